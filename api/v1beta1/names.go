@@ -1,0 +1,41 @@
+package v1beta1
+
+// Naming of the objects Warbler generates for a Canary. These names are part
+// of the Flagger contract: dashboards, NetworkPolicies and scripts use them.
+
+// PrimarySuffix is appended to the target, its services, configs and
+// autoscaler to name the copies that serve production traffic.
+const PrimarySuffix = "-primary"
+
+// CanarySuffix names the service that selects the canary pods.
+const CanarySuffix = "-canary"
+
+// Key names the canary in logs and metrics: "<name>.<namespace>".
+func (c *Canary) Key() string { return c.Name + "." + c.Namespace }
+
+// ApexServiceName is spec.service.name, or the target's name when unset.
+func (c *Canary) ApexServiceName() string {
+	if c.Spec.Service.Name != "" {
+		return c.Spec.Service.Name
+	}
+	return c.Spec.TargetRef.Name
+}
+
+// ServiceNames returns the apex, primary and canary service names.
+func (c *Canary) ServiceNames() (apex, primary, canary string) {
+	apex = c.ApexServiceName()
+	return apex, apex + PrimarySuffix, apex + CanarySuffix
+}
+
+// PrimaryName is the name of the primary workload.
+func (c *Canary) PrimaryName() string { return c.Spec.TargetRef.Name + PrimarySuffix }
+
+// Condition returns the condition of the given type, or nil.
+func (s *CanaryStatus) Condition(condType string) *CanaryCondition {
+	for i := range s.Conditions {
+		if s.Conditions[i].Type == condType {
+			return &s.Conditions[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,173 @@
+package v1beta1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// CanaryPhase is where a Canary is in its release lifecycle.
+// +kubebuilder:validation:Enum="";Initializing;Initialized;Waiting;Progressing;WaitingPromotion;Promoting;Finalising;Succeeded;Failed;Terminating;Terminated
+type CanaryPhase string
+
+// The phases of a Canary, with Flagger's names.
+const (
+	CanaryPhaseInitializing     CanaryPhase = "Initializing"
+	CanaryPhaseInitialized      CanaryPhase = "Initialized"
+	CanaryPhaseWaiting          CanaryPhase = "Waiting"
+	CanaryPhaseProgressing      CanaryPhase = "Progressing"
+	CanaryPhaseWaitingPromotion CanaryPhase = "WaitingPromotion"
+	CanaryPhasePromoting        CanaryPhase = "Promoting"
+	CanaryPhaseFinalising       CanaryPhase = "Finalising"
+	CanaryPhaseSucceeded        CanaryPhase = "Succeeded"
+	CanaryPhaseFailed           CanaryPhase = "Failed"
+	CanaryPhaseTerminating      CanaryPhase = "Terminating"
+	CanaryPhaseTerminated       CanaryPhase = "Terminated"
+)
+
+// PromotedType is the type of the single condition a Canary carries; its
+// reason is the phase.
+const PromotedType = "Promoted"
+
+// CanaryStatus is the observed state of a Canary. It is the controller's only
+// memory: a restarted controller resumes from it.
+type CanaryStatus struct {
+	// Phase of the release.
+	// +optional
+	Phase CanaryPhase `json:"phase,omitempty"`
+
+	// FailedChecks counted in the current run.
+	// +optional
+	FailedChecks int `json:"failedChecks"`
+
+	// CanaryWeight is the traffic weight routed to the canary.
+	// +optional
+	CanaryWeight int `json:"canaryWeight"`
+
+	// Iterations counted in the current blue/green or A/B run.
+	// +optional
+	Iterations int `json:"iterations"`
+
+	// TrackedConfigs maps "configmap/<name>" and "secret/<name>" to a
+	// checksum of their data.
+	// +optional
+	TrackedConfigs *map[string]string `json:"trackedConfigs,omitempty"`
+
+	// LastAppliedSpec identifies the target revision under analysis.
+	// +optional
+	LastAppliedSpec string `json:"lastAppliedSpec,omitempty"`
+
+	// LastPromotedSpec identifies the revision the primary runs.
+	// +optional
+	LastPromotedSpec string `json:"lastPromotedSpec,omitempty"`
+
+	// LastTrackedRevision is kept for compatibility with Flagger's schema.
+	// +optional
+	LastTrackedRevision string `json:"lastTrackedRevision,omitempty"`
+
+	// LastTransitionTime is when the status last changed.
+	// +optional
+	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
+
+	// SessionAffinityCookie of the current run.
+	// +optional
+	SessionAffinityCookie string `json:"sessionAffinityCookie,omitempty"`
+
+	// PrimarySessionAffinityCookie of the current run.
+	// +optional
+	PrimarySessionAffinityCookie string `json:"primarySessionAffinityCookie,omitempty"`
+
+	// PreviousSessionAffinityCookie of the previous run, expired once the
+	// canary weight returns to 0.
+	// +optional
+	PreviousSessionAffinityCookie string `json:"previousSessionAffinityCookie,omitempty"`
+
+	// Conditions holds the single Promoted condition.
+	// +optional
+	Conditions []CanaryCondition `json:"conditions,omitempty"`
+
+	// ObservedGeneration is the generation of the spec last acted on.
+	// Warbler only.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// LastAnalysisTime is when the analysis last ran a tick; the next tick
+	// is due one interval later. Warbler only.
+	// +optional
+	LastAnalysisTime *metav1.Time `json:"lastAnalysisTime,omitempty"`
+
+	// Message says why the canary is not making progress, naming the object
+	// or field at fault; empty when all is well. Warbler only.
+	// +optional
+	Message string `json:"message,omitempty"`
+
+	// Checks is a bounded history of the metric checks of the current and
+	// previous runs, newest last. Warbler only.
+	// +kubebuilder:validation:MaxItems=64
+	// +optional
+	Checks []CheckResult `json:"checks,omitempty"`
+}
+
+// CanaryCondition is the state of a Canary at one point in time.
+type CanaryCondition struct {
+	// +required
+	Type string `json:"type"`
+	// +required
+	Status metav1.ConditionStatus `json:"status"`
+	// +optional
+	LastUpdateTime metav1.Time `json:"lastUpdateTime,omitempty"`
+	// +optional
+	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
+	// +required
+	Reason string `json:"reason"`
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// CheckVerdict is the outcome of one metric check.
+// +kubebuilder:validation:Enum=Pass;Fail;NoData;Error;Skipped
+type CheckVerdict string
+
+// The outcomes of a metric check.
+const (
+	// VerdictPass: the value is within the threshold range.
+	VerdictPass CheckVerdict = "Pass"
+	// VerdictFail: the value is outside the threshold range.
+	VerdictFail CheckVerdict = "Fail"
+	// VerdictNoData: the query returned no value; the metric's no-data
+	// policy decided whether it counted as a failure.
+	VerdictNoData CheckVerdict = "NoData"
+	// VerdictError: the provider failed even after its retries.
+	VerdictError CheckVerdict = "Error"
+	// VerdictSkipped: the check did not run on this tick.
+	VerdictSkipped CheckVerdict = "Skipped"
+)
+
+// CheckResult records one evaluated metric check: what was asked, what came
+// back, and what it was judged against.
+type CheckResult struct {
+	// Metric is the name of the check in spec.analysis.metrics.
+	// +required
+	Metric string `json:"metric"`
+	// Time the check ran.
+	// +required
+	Time metav1.Time `json:"time"`
+	// Query as rendered and sent to the provider (at most 1 KiB kept).
+	// +optional
+	Query string `json:"query,omitempty"`
+	// Value returned by the provider, in the unit of the threshold.
+	// +optional
+	Value *float64 `json:"value,omitempty"`
+	// Min and Max of the accepted range.
+	// +optional
+	Min *float64 `json:"min,omitempty"`
+	// +optional
+	Max *float64 `json:"max,omitempty"`
+	// Verdict of the check.
+	// +required
+	Verdict CheckVerdict `json:"verdict"`
+	// Failed tells whether the check counted as a failed check.
+	// +optional
+	Failed bool `json:"failed,omitempty"`
+	// Message explains the verdict in words.
+	// +optional
+	Message string `json:"message,omitempty"`
+}

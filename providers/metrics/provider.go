@@ -1,0 +1,35 @@
+// Package metrics runs the queries of canary metric checks: the Prometheus
+// provider, the builtin request-success-rate and request-duration queries
+// per mesh, MetricTemplate rendering, a generic HTTP/JSON provider and the
+// loadtest provider that reads the loadtester's own results.
+//
+// Providers classify their errors; what an error means for the release (a
+// failed check, a retry, a pass) is decided by the analysis package.
+package metrics
+
+import (
+	"context"
+	"errors"
+)
+
+// Provider runs queries against one metrics backend.
+type Provider interface {
+	// Query runs q and returns its single value. The error wraps
+	// ErrNoValues when the backend answered without data, and
+	// ErrInvalidQuery when the query itself is at fault; any other error
+	// means the backend could not answer and the query may be retried.
+	Query(ctx context.Context, q string) (float64, error)
+	// IsOnline reports whether the backend answers queries.
+	IsOnline(ctx context.Context) (bool, error)
+}
+
+var (
+	// ErrNoValues: the query ran and returned no data (an empty vector,
+	// NaN, a missing JSON field). Flagger counts it as a failed check; the
+	// metric's noDataPolicy may say otherwise.
+	ErrNoValues = errors.New("no values found")
+	// ErrInvalidQuery: the query or template is wrong (a PromQL parse
+	// error, a missing template variable, a range result); retrying will not
+	// help.
+	ErrInvalidQuery = errors.New("invalid query")
+)

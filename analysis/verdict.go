@@ -1,0 +1,134 @@
+package analysis
+
+import (
+	"fmt"
+	"time"
+)
+
+// MaxChecks bounds the history of checks kept in the status.
+const MaxChecks = 30
+
+// checkMetrics asks for this tick's metric results, judges each, records
+// them in the history, and reports whether the tick passed. Every metric is
+// queried and recorded, so the history explains a failure in full; as in
+// Flagger, one tick counts at most one failed check, announced by the first
+// failing metric.
+func (d *decider) checkMetrics() bool {
+	if len(d.spec.Metrics) == 0 {
+		return true
+	}
+	if d.obs.Metrics == nil {
+		d.out.Observe = &Need{Metrics: true}
+		return false
+	}
+	var failed *Check
+	var held []string
+	for _, m := range d.spec.Metrics {
+		c := Judge(m, d.result(m.Name), d.key(), d.target(), d.now)
+		d.record(c)
+		switch {
+		case c.Failed && failed == nil:
+			failed = &c
+		case c.Verdict == VerdictNoData && m.NoData == NoDataSkip:
+			held = append(held, m.Name)
+		}
+	}
+	if failed != nil {
+		sev := SeverityWarn
+		if failed.Verdict == VerdictError {
+			sev = SeverityError
+		}
+		d.failCheck(sev, "%s", failed.Message)
+		return false
+	}
+	if len(held) > 0 {
+		d.log("Holding %s advancement: no values for %v (noDataPolicy Skip)", d.key(), held)
+		d.step()
+		return false
+	}
+	return true
+}
+
+func (d *decider) result(name string) MetricResult {
+	for _, r := range d.obs.Metrics {
+		if r.Name == name {
+			return r
+		}
+	}
+	return MetricResult{Name: name, Outcome: QueryProviderError, Err: "the metric was not queried"}
+}
+
+func (d *decider) record(c Check) {
+	st := d.st()
+	st.Checks = append(st.Checks, c)
+	if n := len(st.Checks); n > MaxChecks {
+		st.Checks = append([]Check(nil), st.Checks[n-MaxChecks:]...)
+	}
+}
+
+// Judge decides the verdict of one metric result. canary and target are
+// "<name>.<namespace>" of the Canary and of its target, for the messages,
+// which keep Flagger's wording.
+func Judge(m Metric, r MetricResult, canary, target string, now time.Time) Check {
+	c := Check{Metric: m.Name, Time: now, Query: r.Query, Min: m.Min, Max: m.Max}
+	switch r.Outcome {
+	case QueryOK:
+		v := r.Value
+		c.Value = &v
+		c.Verdict, c.Message = judgeValue(m, v, canary)
+		c.Failed = c.Verdict == VerdictFail
+	case QueryNoData:
+		c.Verdict = VerdictNoData
+		c.Failed = m.NoData == NoDataFail
+		c.Message = noDataMessage(m, r, target)
+	default:
+		c.Verdict, c.Failed = VerdictError, true
+		c.Message = fmt.Sprintf("Metric query failed for %s: %s", m.Name, r.Err)
+	}
+	return c
+}
+
+func judgeValue(m Metric, v float64, canary string) (Verdict, string) {
+	switch m.Kind {
+	case MetricSuccessRate:
+		if m.Min != nil && v < *m.Min {
+			return VerdictFail, fmt.Sprintf("Halt %s advancement success rate %.2f%% < %v%%", canary, v, *m.Min)
+		}
+		if m.Max != nil && v > *m.Max {
+			return VerdictFail, fmt.Sprintf("Halt %s advancement success rate %.2f%% > %v%%", canary, v, *m.Max)
+		}
+		return VerdictPass, fmt.Sprintf("success rate %.2f%%", v)
+	case MetricDuration:
+		// Flagger truncates to whole milliseconds and prints Go durations
+		// ("1.2s > 500ms").
+		got := time.Duration(int64(v)) * time.Millisecond
+		if m.Min != nil && v < *m.Min {
+			return VerdictFail, fmt.Sprintf("Halt %s advancement request duration %v < %v", canary, got, ms(*m.Min))
+		}
+		if m.Max != nil && int64(v) > int64(*m.Max) {
+			return VerdictFail, fmt.Sprintf("Halt %s advancement request duration %v > %v", canary, got, ms(*m.Max))
+		}
+		return VerdictPass, fmt.Sprintf("request duration %v", got)
+	}
+	if m.Min != nil && v < *m.Min {
+		return VerdictFail, fmt.Sprintf("Halt %s advancement %s %.2f < %v", canary, m.Name, v, *m.Min)
+	}
+	if m.Max != nil && v > *m.Max {
+		return VerdictFail, fmt.Sprintf("Halt %s advancement %s %.2f > %v", canary, m.Name, v, *m.Max)
+	}
+	return VerdictPass, fmt.Sprintf("%s %.2f", m.Name, v)
+}
+
+func ms(v float64) time.Duration { return time.Duration(int64(v)) * time.Millisecond }
+
+func noDataMessage(m Metric, r MetricResult, target string) string {
+	reason := r.Err
+	if reason == "" {
+		reason = "no values found"
+	}
+	if m.Kind == MetricCustom {
+		return fmt.Sprintf("Halt advancement no values found for custom metric: %s: %s", m.Name, reason)
+	}
+	return fmt.Sprintf("Halt advancement no values found for %s metric %s probably %s is not receiving traffic: running query failed: %s",
+		m.Provider, m.Name, target, reason)
+}

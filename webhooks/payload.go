@@ -37,6 +37,11 @@ func (p Payload) Key() string { return p.Name + "." + p.Namespace }
 type LoadResult struct {
 	// Canary is "<name>.<namespace>".
 	Canary string `json:"canary"`
+	// Generator names what produced the result: "load" for the typed load
+	// task (open model, latency from the intended send time) or "hey" for a
+	// hey command run in-process (closed loop, latency from the actual send,
+	// no p99.9).
+	Generator string `json:"generator,omitempty"`
 	// URL and Method of the load.
 	URL    string `json:"url"`
 	Method string `json:"method"`
@@ -57,6 +62,9 @@ type LoadResult struct {
 	// StatusCodes counts responses by status code; transport errors are
 	// counted under "error".
 	StatusCodes map[string]int64 `json:"statusCodes"`
+	// TransportErrors counts the requests that got no response, by error
+	// message (at most ten kinds, the rest under "other").
+	TransportErrors map[string]int64 `json:"transportErrors,omitempty"`
 	// Latency percentiles in milliseconds, measured from the intended send
 	// time (no coordinated omission).
 	LatencyMs Latency `json:"latencyMs"`

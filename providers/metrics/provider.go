@@ -5,6 +5,11 @@
 //
 // Providers classify their errors; what an error means for the release (a
 // failed check, a retry, a pass) is decided by the analysis package.
+//
+// A builtin metric runs BuiltinQuery's query on a Prometheus (NewPrometheus,
+// or New with type prometheus). A MetricTemplate's provider comes from New,
+// or from a Cache that keeps it across ticks, and its query runs through
+// Evaluate, which renders it with the canary's Model.
 package metrics
 
 import (
@@ -12,7 +17,8 @@ import (
 	"errors"
 )
 
-// Provider runs queries against one metrics backend.
+// Provider runs queries against one metrics backend. Every call is bounded
+// by the provider's timeout as well as by ctx.
 type Provider interface {
 	// Query runs q and returns its single value. The error wraps
 	// ErrNoValues when the backend answered without data, and
@@ -25,11 +31,12 @@ type Provider interface {
 
 var (
 	// ErrNoValues: the query ran and returned no data (an empty vector,
-	// NaN, a missing JSON field). Flagger counts it as a failed check; the
-	// metric's noDataPolicy may say otherwise.
+	// NaN, a missing JSON field, no load result yet). Flagger counts it as
+	// a failed check; the metric's noDataPolicy may say otherwise.
 	ErrNoValues = errors.New("no values found")
 	// ErrInvalidQuery: the query or template is wrong (a PromQL parse
-	// error, a missing template variable, a range result); retrying will not
-	// help.
+	// error, a missing template variable, a range result, an unknown
+	// loadtest field, a provider without builtin queries); retrying will
+	// not help.
 	ErrInvalidQuery = errors.New("invalid query")
 )

@@ -1,0 +1,123 @@
+package metrics
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// goldenModel gives every function a distinct value, so the golden file
+// shows which one each query uses.
+var goldenModel = Model{
+	Name: "podinfo", Namespace: "prod", Target: "podinfo-deploy",
+	Service: "podinfo-svc", Ingress: "podinfo-ing", Route: "podinfo-route", Interval: "30s",
+}
+
+func TestBuiltinQueriesMatchGolden(t *testing.T) {
+	var b strings.Builder
+	for _, provider := range BuiltinProviders() {
+		for _, metric := range []string{RequestSuccessRate, RequestDuration} {
+			q, err := BuiltinQuery(provider, metric, goldenModel)
+			if err != nil {
+				t.Fatalf("%s %s: %v", provider, metric, err)
+			}
+			fmt.Fprintf(&b, "%s %s\n%s\n\n", provider, metric, q)
+		}
+	}
+	golden := filepath.Join("testdata", "builtin-queries.golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != string(want) {
+		t.Errorf("builtin queries differ from %s (run with -update to accept):\n%s", golden, b.String())
+	}
+}
+
+func TestBuiltinQueryFamilies(t *testing.T) {
+	tests := []struct {
+		provider string
+		want     string // a metric name only that family's success-rate query uses
+	}{
+		{"kubernetes", "http_request_duration_seconds_count"},
+		{"kubernetes:replicas", "http_request_duration_seconds_count"},
+		{"gatewayapi:v1", "http_request_duration_seconds_count"},
+		{"gatewayapi:v1beta1", "http_request_duration_seconds_count"},
+		{"istio", "istio_requests_total"},
+		{"linkerd", "response_total"},
+		{"smi:linkerd", "response_total"},
+		{"nginx", "nginx_ingress_controller_requests"},
+		{"contour", "envoy_cluster_upstream_rq"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.provider, func(t *testing.T) {
+			q, err := BuiltinQuery(tt.provider, RequestSuccessRate, goldenModel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(q, "sum(rate("+tt.want+"{") {
+				t.Errorf("provider %s got query %s, want one over %s", tt.provider, q, tt.want)
+			}
+		})
+	}
+}
+
+func TestBuiltinQueryErrors(t *testing.T) {
+	tests := []struct {
+		name, provider, metric string
+		wantMsg                []string
+	}{
+		{"ambassador has no builtin queries", "ambassador", RequestSuccessRate,
+			[]string{`provider "ambassador" has no builtin request-success-rate query`, "contour, gatewayapi:v1, gatewayapi:v1beta1, istio, kubernetes, kubernetes:replicas, linkerd, nginx", "templateRef"}},
+		{"emissary has no builtin queries", "emissary", RequestDuration, []string{`provider "emissary"`}},
+		{"an SMI version does not name the mesh", "smi:v1alpha3", RequestSuccessRate, []string{`provider "smi:v1alpha3"`, "-mesh-provider=linkerd"}},
+		{"gatewayapi needs its version", "gatewayapi", RequestDuration, []string{`provider "gatewayapi"`}},
+		{"no provider at all", "", RequestDuration, []string{"no traffic provider", "-mesh-provider"}},
+		{"a metric that is not builtin", "istio", "error-rate", []string{`metric "error-rate" is not builtin`, "request-duration and request-success-rate"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := BuiltinQuery(tt.provider, tt.metric, goldenModel)
+			checkErr(t, err, "invalid query", tt.wantMsg...)
+		})
+	}
+}
+
+func TestBuiltinProvider(t *testing.T) {
+	tests := []struct{ mesh, canary, want string }{
+		{"istio", "", "istio"},
+		{"istio", "kubernetes", "kubernetes"},
+		{"kubernetes", "gatewayapi:v1", "gatewayapi:v1"},
+		{"linkerd", "kubernetes", "linkerd"},
+		{"smi:linkerd", "nginx", "linkerd"},
+		{"linkerd", "smi:v1alpha3", "linkerd"},
+		{"", "contour", "contour"},
+	}
+	for _, tt := range tests {
+		if got := BuiltinProvider(tt.mesh, tt.canary); got != tt.want {
+			t.Errorf("BuiltinProvider(%q, %q) = %q, want %q", tt.mesh, tt.canary, got, tt.want)
+		}
+	}
+}
+
+func TestBuiltinUnit(t *testing.T) {
+	if u, ok := BuiltinUnit(RequestSuccessRate); !ok || u != Percent {
+		t.Errorf("request-success-rate: %q %v", u, ok)
+	}
+	if u, ok := BuiltinUnit(RequestDuration); !ok || u != Milliseconds {
+		t.Errorf("request-duration: %q %v", u, ok)
+	}
+	if _, ok := BuiltinUnit("latency"); ok {
+		t.Error("latency reported as builtin")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -45,6 +46,9 @@ var ErrRouteNotReady = errors.New("route not ready")
 // Deps are what routers need to talk to the cluster.
 type Deps struct {
 	// Client reads from the controller's cache and writes to the API server.
+	// Its scheme must know the Warbler types and, for the gatewayapi
+	// routers, the Gateway API types (see AddToScheme); the other routers
+	// write unstructured objects.
 	Client client.Client
 	// Scheme resolves owner references.
 	Scheme *runtime.Scheme
@@ -54,4 +58,12 @@ type Deps struct {
 	IngressAnnotationsPrefix string
 	// IngressClass, when set, is written to generated ingress objects.
 	IngressClass string
+	// AcceptanceTimeout bounds how long GetRoutes of the gatewayapi router
+	// reports ErrRouteNotReady while a parent Gateway has not reported on
+	// the latest change of an HTTPRoute; past it the router logs a warning
+	// and goes on, for implementations that never write route status.
+	// Zero means 30s.
+	AcceptanceTimeout time.Duration
+	// Now is the routers' clock; nil means time.Now.
+	Now func() time.Time
 }

@@ -1,0 +1,250 @@
+package routers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"github.com/warbler-dev/warbler/internal/testenv"
+)
+
+// The traffic CRDs are the ones their projects publish, read from Go
+// modules that the module proxy serves. They are downloaded into the module
+// cache from a scratch module, so Warbler's go.mod does not depend on them.
+const (
+	// Istio's generated CRDs (VirtualService, DestinationRule).
+	istioModule = "istio.io/api@v1.31.1"
+	istioCRDs   = "kubernetes/customresourcedefinitions.gen.yaml"
+	// Emissary's released CRD manifest (Mapping v1, v2, v3alpha1).
+	emissaryModule = "github.com/emissary-ingress/emissary/v3@v3.10.0"
+	emissaryCRDs   = "manifests/emissary/emissary-crds.yaml.in"
+	// OSM ships the SMI TrafficSplit CRD as apiextensions/v1 with the
+	// schemas of v1alpha2..v1alpha4.
+	osmModule    = "github.com/openservicemesh/osm@v1.2.4"
+	osmSplitCRDs = "cmd/osm-bootstrap/crds/smi_traffic_split.yaml"
+	// smi-sdk-go v0.1.0 has the first TrafficSplit CRD: v1alpha1, no schema.
+	smiModule    = "github.com/servicemeshinterface/smi-sdk-go@v0.1.0"
+	smiSplitCRDs = "crds/split.yaml"
+)
+
+// crdOnce maps a CRD group's name to its *onceErr.
+var crdOnce sync.Map
+
+type onceErr struct {
+	once sync.Once
+	err  error
+}
+
+// installOnce runs install once per test binary for the name.
+func installOnce(t testing.TB, name string, install func(ctx context.Context) error) {
+	t.Helper()
+	v, _ := crdOnce.LoadOrStore(name, &onceErr{})
+	o := v.(*onceErr)
+	o.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		o.err = install(ctx)
+	})
+	if o.err != nil {
+		t.Fatalf("installing the %s CRDs: %v", name, o.err)
+	}
+}
+
+// moduleDir returns the directory of module@version in the module cache,
+// downloading it through the module proxy from a scratch module.
+func moduleDir(ctx context.Context, modVersion string) (string, error) {
+	scratch, err := os.MkdirTemp("", "warbler-crd-module-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(scratch)
+	if err := os.WriteFile(filepath.Join(scratch, "go.mod"), []byte("module scratch\n\ngo 1.26\n"), 0o644); err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", modVersion)
+	cmd.Dir = scratch
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var info struct{ Dir, Error string }
+	if jerr := json.Unmarshal(out, &info); jerr == nil && info.Error != "" {
+		return "", fmt.Errorf("go mod download %s: %s", modVersion, info.Error)
+	}
+	if err != nil {
+		return "", fmt.Errorf("go mod download %s: %w: %s", modVersion, err, stderr.String())
+	}
+	if info.Dir == "" {
+		return "", fmt.Errorf("go mod download %s printed no Dir", modVersion)
+	}
+	return info.Dir, nil
+}
+
+// gatewayAPIDir is the directory of the Gateway API module Warbler builds
+// against.
+func gatewayAPIDir(ctx context.Context) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/gateway-api")
+	cmd.Dir = env.Root
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m sigs.k8s.io/gateway-api: %w", err)
+	}
+	return string(bytes.TrimSpace(out)), nil
+}
+
+// crdDocs reads the CustomResourceDefinitions of a YAML file, keeping those
+// named in names (all when names is empty).
+func crdDocs(path string, names ...string) ([]map[string]any, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	dec := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
+	var out []map[string]any
+	for {
+		var doc map[string]any
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			return out, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		meta, _ := doc["metadata"].(map[string]any)
+		name, _ := meta["name"].(string)
+		if doc["kind"] == "CustomResourceDefinition" && (len(names) == 0 || slices.Contains(names, name)) {
+			out = append(out, doc)
+		}
+	}
+}
+
+// installDocs writes CRD documents to a directory and installs them.
+func installDocs(ctx context.Context, docs []map[string]any) error {
+	dir, err := os.MkdirTemp("", "warbler-crds-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	for i, d := range docs {
+		data, err := yaml.Marshal(d)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%02d.yaml", i)), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return testenv.InstallCRDs(ctx, env.Client, dir)
+}
+
+// installGatewayAPI installs the standard-channel Gateway API CRDs that the
+// routers and tests use.
+func installGatewayAPI(t testing.TB) {
+	installOnce(t, "Gateway API", func(ctx context.Context) error {
+		dir, err := gatewayAPIDir(ctx)
+		if err != nil {
+			return err
+		}
+		var docs []map[string]any
+		for _, kind := range []string{"gatewayclasses", "gateways", "httproutes"} {
+			d, err := crdDocs(filepath.Join(dir, "config", "crd", "standard", "gateway.networking.k8s.io_"+kind+".yaml"))
+			if err != nil {
+				return err
+			}
+			docs = append(docs, d...)
+		}
+		return installDocs(ctx, docs)
+	})
+}
+
+// installIstio installs Istio's VirtualService and DestinationRule CRDs.
+func installIstio(t testing.TB) {
+	installOnce(t, "Istio", func(ctx context.Context) error {
+		dir, err := moduleDir(ctx, istioModule)
+		if err != nil {
+			return err
+		}
+		docs, err := crdDocs(filepath.Join(dir, istioCRDs), "virtualservices.networking.istio.io", "destinationrules.networking.istio.io")
+		if err != nil {
+			return err
+		}
+		return installDocs(ctx, docs)
+	})
+}
+
+// installEmissary installs Emissary's Mapping CRD. Emissary converts
+// between Mapping versions with a webhook (emissary-apiext) that does not
+// run here, so the test copy uses conversion None and stores v3alpha1, the
+// version whose schema holds the fields of the others (hostname).
+func installEmissary(t testing.TB) {
+	installOnce(t, "Emissary", func(ctx context.Context) error {
+		dir, err := moduleDir(ctx, emissaryModule)
+		if err != nil {
+			return err
+		}
+		docs, err := crdDocs(filepath.Join(dir, emissaryCRDs), "mappings.getambassador.io")
+		if err != nil || len(docs) != 1 {
+			return fmt.Errorf("Mapping CRD in %s: %d found, %v", emissaryModule, len(docs), err)
+		}
+		spec := docs[0]["spec"].(map[string]any)
+		spec["conversion"] = map[string]any{"strategy": "None"}
+		for _, v := range spec["versions"].([]any) {
+			vm := v.(map[string]any)
+			vm["storage"] = vm["name"] == "v3alpha1"
+		}
+		return installDocs(ctx, docs)
+	})
+}
+
+// installSMI installs one TrafficSplit CRD serving v1alpha1, v1alpha2 and
+// v1alpha3: OSM's apiextensions/v1 CRD (v1alpha2 stored, v1alpha3 served
+// with its published schema) plus the v1alpha1 version of smi-sdk-go
+// v0.1.0, whose CRD has no schema; in apiextensions/v1 that is an object
+// that preserves unknown fields.
+func installSMI(t testing.TB) {
+	installOnce(t, "SMI", func(ctx context.Context) error {
+		osmDir, err := moduleDir(ctx, osmModule)
+		if err != nil {
+			return err
+		}
+		smiDir, err := moduleDir(ctx, smiModule)
+		if err != nil {
+			return err
+		}
+		docs, err := crdDocs(filepath.Join(osmDir, osmSplitCRDs), "trafficsplits.split.smi-spec.io")
+		if err != nil || len(docs) != 1 {
+			return fmt.Errorf("TrafficSplit CRD in %s: %d found, %v", osmModule, len(docs), err)
+		}
+		v1alpha1, err := crdDocs(filepath.Join(smiDir, smiSplitCRDs), "trafficsplits.split.smi-spec.io")
+		if err != nil || len(v1alpha1) != 1 {
+			return fmt.Errorf("TrafficSplit CRD in %s: %d found, %v", smiModule, len(v1alpha1), err)
+		}
+		spec := docs[0]["spec"].(map[string]any)
+		for _, v := range spec["versions"].([]any) {
+			vm := v.(map[string]any)
+			if vm["name"] == "v1alpha3" {
+				vm["served"] = true
+			}
+		}
+		spec["versions"] = append(spec["versions"].([]any), map[string]any{
+			"name": "v1alpha1", "served": true, "storage": false,
+			"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+		})
+		if v := v1alpha1[0]["spec"].(map[string]any)["version"]; v != "v1alpha1" {
+			return fmt.Errorf("%s serves %v, not v1alpha1", smiModule, v)
+		}
+		return installDocs(ctx, docs)
+	})
+}

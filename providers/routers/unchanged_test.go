@@ -1,0 +1,81 @@
+package routers
+
+import (
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
+)
+
+// Calls that change nothing write nothing: the traffic objects keep their
+// resourceVersion (and generation), so Gateways are not made to reconcile
+// again and GetRoutes does not wait for them.
+func TestUnchangedCallsWriteNothing(t *testing.T) {
+	installGatewayAPI(t)
+	installSMI(t)
+	installEmissary(t)
+	installIstio(t)
+	cases := []struct {
+		provider string
+		edit     func(*flaggerv1.Canary)
+		setup    func(t *testing.T, d Deps, ns string)
+		objects  []schema.GroupVersionKind
+		names    []string
+	}{
+		{provider: GatewayAPIV1, edit: func(c *flaggerv1.Canary) {
+			c.Spec.Service.GatewayRefs = []flaggerv1.ParentReference{{Name: "gw"}}
+			c.Spec.Service.Match = []flaggerv1.HTTPMatchRequest{{Headers: map[string]flaggerv1.StringMatch{"b": {Exact: "1"}, "a": {Prefix: "x"}}}}
+			c.Spec.Service.CorsPolicy = &flaggerv1.CorsPolicy{AllowOrigin: []string{"*"}}
+			c.Spec.Analysis.SessionAffinity = &flaggerv1.SessionAffinity{CookieName: "c", PrimaryCookieName: "p"}
+		}, objects: []schema.GroupVersionKind{{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "HTTPRoute"}}, names: []string{"podinfo"}},
+		{provider: SMIV1alpha1, objects: []schema.GroupVersionKind{trafficSplitGVK("v1alpha1")}, names: []string{"podinfo"}},
+		{provider: Emissary, objects: []schema.GroupVersionKind{mappingGVK("v3alpha1"), mappingGVK("v3alpha1")}, names: []string{"podinfo", "podinfo-canary"}},
+		{provider: Istio, edit: func(c *flaggerv1.Canary) {
+			c.Spec.Service.Match = []flaggerv1.HTTPMatchRequest{{Headers: map[string]flaggerv1.StringMatch{"b": {Exact: "1"}, "a": {Suffix: "x"}}}}
+		}, objects: []schema.GroupVersionKind{virtualServiceGVK, destinationRuleGVK}, names: []string{"podinfo", "podinfo-canary"}},
+		{provider: NGINX, edit: func(c *flaggerv1.Canary) {
+			c.Spec.IngressRef = &flaggerv1.IngressReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "podinfo"}
+		}, setup: func(t *testing.T, d Deps, ns string) { sourceIngress(t, d, ns) },
+			objects: []schema.GroupVersionKind{{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"}}, names: []string{"podinfo-canary"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.provider, func(t *testing.T) {
+			ns := env.Namespace(t)
+			d, _ := testDeps(t)
+			if tc.setup != nil {
+				tc.setup(t, d, ns)
+			}
+			c := createCanary(t, ns, tc.edit)
+			r, _ := New(tc.provider, d)
+			ctx := testCtx(t)
+			if err := r.Reconcile(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.SetRoutes(ctx, c, 90, 10, false); err != nil {
+				t.Fatal(err)
+			}
+			before := versions(t, d, ns, tc.objects, tc.names)
+			for range 2 {
+				if err := r.Reconcile(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+				if err := r.SetRoutes(ctx, c, 90, 10, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if after := versions(t, d, ns, tc.objects, tc.names); after != before {
+				t.Fatalf("repeated Reconcile and SetRoutes(90, 10) rewrote the objects: resourceVersions %v, then %v", before, after)
+			}
+		})
+	}
+}
+
+func versions(t *testing.T, d Deps, ns string, gvks []schema.GroupVersionKind, names []string) [2]string {
+	t.Helper()
+	var out [2]string
+	for i, gvk := range gvks {
+		out[i] = getUnstructured(t, d, gvk, ns, names[i]).GetResourceVersion()
+	}
+	return out
+}

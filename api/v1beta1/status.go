@@ -90,14 +90,30 @@ type CanaryStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// LastAnalysisTime is when the analysis last ran a tick; the next tick
-	// is due one interval later. Warbler only.
+	// is due one interval later. Microsecond precision: with second
+	// precision a tick could come up to a second early. Warbler only.
 	// +optional
-	LastAnalysisTime *metav1.Time `json:"lastAnalysisTime,omitempty"`
+	LastAnalysisTime *metav1.MicroTime `json:"lastAnalysisTime,omitempty"`
+
+	// PreRolloutPassed records that the pre-rollout hooks of the current run
+	// passed, so they are not run again (Flagger #1248). Warbler only.
+	// +optional
+	PreRolloutPassed bool `json:"preRolloutPassed,omitempty"`
 
 	// Message says why the canary is not making progress, naming the object
 	// or field at fault; empty when all is well. Warbler only.
 	// +optional
 	Message string `json:"message,omitempty"`
+
+	// Paused is set by a pause request and cleared by resume; a paused
+	// canary holds where it is. Warbler only.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+
+	// LastRequest is the last imperative operation handled (see
+	// RequestAnnotation). Warbler only.
+	// +optional
+	LastRequest *RequestRecord `json:"lastRequest,omitempty"`
 
 	// Checks is a bounded history of the metric checks of the current and
 	// previous runs, newest last. Warbler only.

@@ -46,6 +46,14 @@ func (d *decider) decide() {
 		d.event(SeverityInfo, "skipping canary run as object is suspended")
 		d.requeue(d.spec.Interval)
 		return
+	case d.obs.Request != nil:
+		if d.request(*d.obs.Request) {
+			return
+		}
+	}
+	if d.st().Paused {
+		d.requeue(d.spec.Interval)
+		return
 	}
 	switch d.st().Phase {
 	case PhaseNone, PhaseInitializing:

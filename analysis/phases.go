@@ -184,6 +184,8 @@ func (d *decider) analyse() bool {
 			return false
 		}
 		if f, failed := firstFailure(res); failed {
+			// Flagger sends no alert for a failing pre-rollout check (#1663).
+			d.alert(SeverityWarn, true, "Pre-rollout check "+f.Name+" failed: "+f.Err)
 			d.failCheck(SeverityWarn, "Halt %s advancement pre-rollout check %s failed %s", d.key(), f.Name, f.Err)
 			return false
 		}

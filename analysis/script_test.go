@@ -203,6 +203,12 @@ func runCommand(sp **sim, line string) (string, error) {
 		s.primaryRev = args[0]
 	case "delete":
 		s.deleting = true
+	case "request": // request OP [ID]: an imperative operation for the next tick
+		r := Request{Op: args[0]}
+		if len(args) > 1 {
+			r.ID = args[1]
+		}
+		s.request = &r
 	default:
 		return "", fmt.Errorf("unknown command %q", cmd)
 	}

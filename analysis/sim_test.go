@@ -24,6 +24,7 @@ type sim struct {
 	primaryReady Readiness
 	canaryReady  Readiness
 	deleting     bool
+	request      *Request // handed to the next tick only
 
 	hooks   map[string]bool         // hook name -> passes
 	hookErr map[string]string       // hook name -> error text when failing
@@ -53,8 +54,9 @@ func (s *sim) tick(d time.Duration) Decision {
 	obs := Observations{
 		Revision: s.revision, Configs: s.configs, TargetMatchesPrimary: s.revision == s.primaryRev,
 		PrimaryReady: s.primaryReady, CanaryReady: s.canaryReady, Routes: s.routes, Deleting: s.deleting,
-		Hooks: map[HookType][]HookResult{},
+		Hooks: map[HookType][]HookResult{}, Request: s.request,
 	}
+	s.request = nil
 	if !s.canaryUp && s.canaryReady.Ready {
 		// a canary scaled to zero has no ready pods
 		obs.CanaryReady = Readiness{Message: "canary deployment " + s.spec.TargetName + "." + s.spec.Namespace + " not ready: waiting for rollout to finish: 0 of 0 updated replicas are available"}
@@ -201,6 +203,12 @@ func (s *sim) describe(d Decision) string {
 	}
 	if st.Message != "" {
 		fmt.Fprintf(&b, "\n  message: %s", st.Message)
+	}
+	if st.Paused {
+		b.WriteString("\n  paused")
+	}
+	if r := st.LastRequest; r != nil && r.Time.Equal(s.now) {
+		fmt.Fprintf(&b, "\n  request %s/%s accepted=%t: %s", r.Op, r.ID, r.Accepted, r.Message)
 	}
 	fmt.Fprintf(&b, "\n  requeue %s", d.Requeue)
 	return b.String()

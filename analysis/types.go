@@ -153,6 +153,36 @@ type Status struct {
 	Message string
 	// Checks is the bounded history of metric checks, newest last.
 	Checks []Check
+	// Paused holds the canary where it is (a pause request).
+	Paused bool
+	// LastRequest is the last imperative request handled.
+	LastRequest *RequestRecord
+}
+
+// Request is an imperative operation asked of a canary (kubectl canary
+// promote, abort, retry, pause, resume).
+type Request struct {
+	Op string
+	ID string
+}
+
+// The operations.
+const (
+	OpPromote    = "promote"
+	OpPromoteNow = "promote-skip-analysis"
+	OpAbort      = "abort"
+	OpRetry      = "retry"
+	OpPause      = "pause"
+	OpResume     = "resume"
+)
+
+// RequestRecord is how a request was handled.
+type RequestRecord struct {
+	Op       string
+	ID       string
+	Time     time.Time
+	Accepted bool
+	Message  string
 }
 
 // Check is one judged metric check.
@@ -196,6 +226,8 @@ type Observations struct {
 	Routes Routes
 	// Deleting: the Canary is being deleted and holds the finalizer.
 	Deleting bool
+	// Request is an imperative operation waiting to be handled, if any.
+	Request *Request
 	// Hooks holds the results of the hooks run so far this tick, by type.
 	Hooks map[HookType][]HookResult
 	// Metrics holds the results of the metric queries of this tick; nil

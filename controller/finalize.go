@@ -1,0 +1,104 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/warbler-dev/warbler/analysis"
+)
+
+// FinalizerName is Flagger's finalizer, added when revertOnDeletion is set.
+const FinalizerName = "finalizer.flagger.app"
+
+// finalizerWait bounds how long a deleted canary waits for the target to
+// come back before reverting anyway.
+const finalizerWait = time.Minute
+
+// finalizer adds the finalizer when revertOnDeletion asks for it and removes
+// it when it no longer does. It reports done when the Canary is being
+// deleted without the finalizer: nothing is left to do.
+func (t *tick) finalizer(ctx context.Context) (bool, error) {
+	has := controllerutil.ContainsFinalizer(t.c, FinalizerName)
+	if t.c.DeletionTimestamp != nil {
+		return !has, nil
+	}
+	if t.c.Spec.RevertOnDeletion == has {
+		return false, nil
+	}
+	patch := client.MergeFrom(t.c.DeepCopy())
+	if t.c.Spec.RevertOnDeletion {
+		controllerutil.AddFinalizer(t.c, FinalizerName)
+	} else {
+		controllerutil.RemoveFinalizer(t.c, FinalizerName)
+	}
+	if err := t.r.Client.Patch(ctx, t.c, patch); err != nil {
+		return false, fmt.Errorf("updating finalizers of canary %s: %w", t.c.Key(), err)
+	}
+	t.orig = t.c.DeepCopy()
+	t.r.written.Store(client.ObjectKeyFromObject(t.c), t.c.ResourceVersion)
+	return false, nil
+}
+
+// finalize reverts what Warbler changed for a Canary deleted with
+// revertOnDeletion: the target takes its traffic back, the apex service
+// selects it again and survives the Canary, and the router restores its
+// object. Then the finalizer goes and garbage collection removes the rest.
+func (t *tick) finalize(ctx context.Context, d analysis.Decision) error {
+	writeStatus(t.c, d.Status, t.now)
+	if err := t.patchStatus(ctx); err != nil {
+		return err
+	}
+	t.emit(d.Events)
+	replicas := int32(1)
+	if t.primary != nil && t.primary.replicas != nil && *t.primary.replicas > 0 {
+		replicas = *t.primary.replicas
+		if base := baseReplicasOf(t.primary); base > 0 {
+			replicas = base
+		}
+	}
+	if err := scale(ctx, t.r.Client, t.target, replicas); err != nil {
+		return err
+	}
+	if !readiness(t.target, 100, 0, t.now, "").Ready && t.now.Sub(t.c.DeletionTimestamp.Time) < finalizerWait {
+		return fmt.Errorf("canary %s: waiting for %s.%s to be ready before reverting traffic", t.c.Key(), t.target.obj.GetName(), t.c.Namespace)
+	}
+	if err := t.revertApex(ctx); err != nil {
+		return err
+	}
+	if err := t.router.Finalize(ctx, t.c); err != nil {
+		return fmt.Errorf("finalizing routes of canary %s: %w", t.c.Key(), err)
+	}
+	patch := client.MergeFrom(t.c.DeepCopy())
+	controllerutil.RemoveFinalizer(t.c, FinalizerName)
+	if err := t.r.Client.Patch(ctx, t.c, patch); err != nil {
+		return fmt.Errorf("removing the finalizer of canary %s: %w", t.c.Key(), err)
+	}
+	t.event(analysis.SeverityInfo, fmt.Sprintf("Terminated canary %s", t.c.Key()))
+	return nil
+}
+
+// revertApex points the apex service back at the target's pods. A service
+// Warbler created is released from the Canary so it survives it.
+func (t *tick) revertApex(ctx context.Context) error {
+	var svc corev1.Service
+	err := t.r.Client.Get(ctx, client.ObjectKey{Namespace: t.c.Namespace, Name: t.c.ApexServiceName()}, &svc)
+	if err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	upd := svc.DeepCopy()
+	upd.Spec.Selector = map[string]string{t.label: t.value}
+	var owners []metav1.OwnerReference
+	for _, o := range upd.OwnerReferences {
+		if o.UID != t.c.UID {
+			owners = append(owners, o)
+		}
+	}
+	upd.OwnerReferences = owners
+	return t.r.Client.Patch(ctx, upd, client.MergeFrom(&svc))
+}

@@ -1,0 +1,284 @@
+package controller_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
+	"github.com/warbler-dev/warbler/controller"
+	"github.com/warbler-dev/warbler/internal/logging"
+	"github.com/warbler-dev/warbler/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	env = testenv.New()
+	os.Exit(env.Run(m))
+}
+
+// logBuffer collects the controller's JSON log lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns the parsed log lines.
+func (b *logBuffer) lines() []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	sc.Buffer(make([]byte, 1<<20), 1<<22)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// messages returns the msg of every line about a canary, in order: what
+// `jq .msg` shows.
+func (b *logBuffer) messages(canary string) []string {
+	var out []string
+	for _, l := range b.lines() {
+		if c, _ := l["canary"].(string); c == canary {
+			out = append(out, fmt.Sprint(l["msg"]))
+		}
+	}
+	return out
+}
+
+// waitLog waits for a log line about the canary with exactly msg.
+func (b *logBuffer) waitLog(t *testing.T, canary, msg string, timeout time.Duration) {
+	t.Helper()
+	testenv.Eventually(t, timeout, func() error {
+		for _, m := range b.messages(canary) {
+			if m == msg {
+				return nil
+			}
+		}
+		return fmt.Errorf("no log line %q for %s", msg, canary)
+	})
+}
+
+// startController runs the reconciler in-process against the namespaces,
+// with 1s as the shortest interval, until the test ends.
+func startController(t *testing.T, logs io.Writer, namespaces ...string) {
+	t.Helper()
+	if logs == nil {
+		logs = io.Discard
+	}
+	log := logging.New(logs, slog.LevelDebug)
+	nsCfg := map[string]cache.Config{}
+	for _, ns := range namespaces {
+		nsCfg[ns] = cache.Config{}
+	}
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Cache: cache.Options{DefaultNamespaces: nsCfg},
+		// tests start several managers in one process
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &controller.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: env.Scheme,
+		Recorder: mgr.GetEventRecorder("flagger"),
+		Options: controller.Options{MeshProvider: "kubernetes", EnableConfigTracking: true, MinInterval: time.Second,
+			Workers: 4, Version: "test", Log: log},
+		Metrics: &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(), MeshProvider: "kubernetes"},
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+}
+
+// deployment is a Deployment of podinfo with the label app=<name>.
+func deployment(ns, name, image string, replicas int32) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "podinfod", Image: image,
+					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 9898}},
+				}}},
+			},
+		},
+	}
+}
+
+// canary is a Canary of the Deployment with the given analysis.
+func canary(ns, name, provider string, a *flaggerv1.CanaryAnalysis) *flaggerv1.Canary {
+	return &flaggerv1.Canary{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: flaggerv1.CanarySpec{
+			Provider:  provider,
+			TargetRef: flaggerv1.LocalObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
+			Service:   flaggerv1.CanaryService{Port: 9898},
+			Analysis:  a,
+		},
+	}
+}
+
+func create(t *testing.T, objs ...client.Object) {
+	t.Helper()
+	for _, o := range objs {
+		if err := env.Client.Create(context.Background(), o); err != nil {
+			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
+		}
+	}
+}
+
+func getCanary(t *testing.T, ns, name string) *flaggerv1.Canary {
+	t.Helper()
+	var c flaggerv1.Canary
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &c); err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
+func getDeployment(t *testing.T, ns, name string) *appsv1.Deployment {
+	t.Helper()
+	var d appsv1.Deployment
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &d); err != nil {
+		t.Fatal(err)
+	}
+	return &d
+}
+
+// waitPhase waits for the phase, recording every canary weight seen on the
+// way.
+func waitPhase(t *testing.T, ns, name string, want flaggerv1.CanaryPhase, timeout time.Duration, weights *[]int) *flaggerv1.Canary {
+	t.Helper()
+	var last *flaggerv1.Canary
+	testenv.Eventually(t, timeout, func() error {
+		var c flaggerv1.Canary
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &c); err != nil {
+			return err
+		}
+		last = &c
+		if weights != nil && (len(*weights) == 0 || (*weights)[len(*weights)-1] != c.Status.CanaryWeight) {
+			*weights = append(*weights, c.Status.CanaryWeight)
+		}
+		if c.Status.Phase != want {
+			return fmt.Errorf("canary %s.%s phase %q (weight %d, failed checks %d, message %q), want %s",
+				name, ns, c.Status.Phase, c.Status.CanaryWeight, c.Status.FailedChecks, c.Status.Message, want)
+		}
+		return nil
+	})
+	return last
+}
+
+// setImage changes the target's image: a new revision.
+func setImage(t *testing.T, ns, name, image string) {
+	t.Helper()
+	d := getDeployment(t, ns, name)
+	patch := client.MergeFrom(d.DeepCopy())
+	d.Spec.Template.Spec.Containers[0].Image = image
+	if err := env.Client.Patch(context.Background(), d, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hookServer answers webhooks on 127.0.0.1 by the webhook's name, sent as
+// the path /<name>, and records every call.
+type hookServer struct {
+	*httptest.Server
+	mu     sync.Mutex
+	status map[string]int
+	calls  []hookCall
+}
+
+type hookCall struct {
+	Name    string
+	Payload map[string]any
+}
+
+func newHookServer(t *testing.T) *hookServer {
+	h := &hookServer{status: map[string]int{}}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&p)
+		name := strings.TrimPrefix(r.URL.Path, "/")
+		h.mu.Lock()
+		h.calls = append(h.calls, hookCall{Name: name, Payload: p})
+		code, ok := h.status[name]
+		h.mu.Unlock()
+		if !ok {
+			code = http.StatusOK
+		}
+		w.WriteHeader(code)
+		fmt.Fprintf(w, "hook %s answered %d", name, code)
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *hookServer) set(name string, code int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.status[name] = code
+}
+
+func (h *hookServer) count(name string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, c := range h.calls {
+		if c.Name == name {
+			n++
+		}
+	}
+	return n
+}
+
+func (h *hookServer) hook(name string, typ flaggerv1.HookType) flaggerv1.CanaryWebhook {
+	return flaggerv1.CanaryWebhook{Name: name, Type: typ, URL: h.URL + "/" + name, Timeout: "5s"}
+}

@@ -1,0 +1,272 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/warbler-dev/warbler/analysis"
+	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
+	"github.com/warbler-dev/warbler/providers/routers"
+)
+
+// tick is one reconcile of one canary.
+type tick struct {
+	r    *Reconciler
+	c    *flaggerv1.Canary
+	orig *flaggerv1.Canary // as read, for the status patch
+	now  time.Time
+	log  *slog.Logger
+
+	spec     analysis.Spec
+	provider string
+	router   routers.Router
+	target   *workload
+	primary  *workload
+	label    string
+	value    string
+	configs  map[string]string
+}
+
+// maxObservations bounds how often one tick may ask for more observations.
+const maxObservations = 10
+
+// run is the tick, as named steps: finalizer, validate, find the target,
+// keep the owned objects, observe, decide, apply.
+func (t *tick) run(ctx context.Context) (ctrl.Result, error) {
+	if done, err := t.finalizer(ctx); done || err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := t.validate(); err != nil {
+		return t.hold(ctx, err, 0)
+	}
+	if err := t.findTarget(ctx); err != nil {
+		return t.hold(ctx, err, t.spec.Interval)
+	}
+	if err := t.ensure(ctx); err != nil {
+		return t.hold(ctx, err, t.spec.Interval)
+	}
+	obs, err := t.observe(ctx)
+	if err != nil {
+		return t.hold(ctx, err, t.spec.Interval)
+	}
+	st := analysisStatus(&t.c.Status)
+	var d analysis.Decision
+	for i := 0; ; i++ {
+		d = analysis.Decide(t.spec, st, obs, t.now)
+		if d.Observe == nil {
+			break
+		}
+		if i == maxObservations {
+			return ctrl.Result{}, fmt.Errorf("canary %s: the analysis keeps asking for observations (%+v)", t.c.Key(), *d.Observe)
+		}
+		t.gather(ctx, d.Observe, &obs)
+	}
+	if err := t.apply(ctx, d); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: d.Requeue}, nil
+}
+
+// validate checks the spec and resolves the provider and its router.
+func (t *tick) validate() error {
+	t.provider = t.c.Spec.Provider
+	if t.provider == "" {
+		t.provider = t.r.Options.MeshProvider
+	}
+	spec, err := analysis.Validate(analysisCanary(t.c, t.provider), analysis.Limits{MinInterval: t.r.Options.MinInterval})
+	if err != nil {
+		return err
+	}
+	t.spec = spec
+	for _, n := range spec.Notes {
+		t.log.Info(n)
+	}
+	if _, err := newObject(t.c.Spec.TargetRef.Kind); err != nil {
+		return &analysis.SpecError{Field: "spec.targetRef.kind", Msg: err.Error()}
+	}
+	if ref := t.c.Spec.AutoscalerRef; ref != nil && ref.Kind != "HorizontalPodAutoscaler" {
+		return &analysis.SpecError{Field: "spec.autoscalerRef.kind", Msg: fmt.Sprintf("%q is not supported by Warbler; valid kinds: HorizontalPodAutoscaler", ref.Kind)}
+	}
+	router, err := routers.New(t.provider, t.routerDeps())
+	if err != nil {
+		return &analysis.SpecError{Field: "spec.provider", Msg: err.Error()}
+	}
+	t.router = router
+	return t.checkRefs()
+}
+
+// checkRefs refuses references to other namespaces when the controller runs
+// with -no-cross-namespace-refs.
+func (t *tick) checkRefs() error {
+	if !t.r.Options.NoCrossNamespaceRefs || t.c.Spec.Analysis == nil {
+		return nil
+	}
+	for i, m := range t.c.Spec.Analysis.Metrics {
+		if m.TemplateRef != nil && m.TemplateRef.Namespace != "" && m.TemplateRef.Namespace != t.c.Namespace {
+			return &analysis.SpecError{Field: fmt.Sprintf("spec.analysis.metrics[%d].templateRef.namespace", i), Msg: "cross-namespace references are disabled (-no-cross-namespace-refs)"}
+		}
+	}
+	for i, a := range t.c.Spec.Analysis.Alerts {
+		if a.ProviderRef.Namespace != "" && a.ProviderRef.Namespace != t.c.Namespace {
+			return &analysis.SpecError{Field: fmt.Sprintf("spec.analysis.alerts[%d].providerRef.namespace", i), Msg: "cross-namespace references are disabled (-no-cross-namespace-refs)"}
+		}
+	}
+	return nil
+}
+
+func (t *tick) routerDeps() routers.Deps {
+	return routers.Deps{Client: t.r.Client, Scheme: t.r.Scheme, Log: t.log,
+		IngressAnnotationsPrefix: t.r.Options.IngressAnnotationsPrefix, IngressClass: t.r.Options.IngressClass}
+}
+
+// findTarget reads the target and the primary, the selector label, and the
+// tracked configs.
+func (t *tick) findTarget(ctx context.Context) error {
+	ref := t.c.Spec.TargetRef
+	var err error
+	if t.target, err = getWorkload(ctx, t.r.Client, ref.Kind, t.c.Namespace, ref.Name); err != nil {
+		return err
+	}
+	if t.target == nil {
+		return fmt.Errorf("%s %s.%s not found (spec.targetRef)", strings.ToLower(ref.Kind), ref.Name, t.c.Namespace)
+	}
+	if t.label, t.value, err = selectorLabel(t.target, t.r.Options.SelectorLabels); err != nil {
+		return err
+	}
+	if t.primary, err = getWorkload(ctx, t.r.Client, ref.Kind, t.c.Namespace, t.c.PrimaryName()); err != nil {
+		return err
+	}
+	if t.r.Options.EnableConfigTracking {
+		if t.configs, err = t.r.configs.checksums(ctx, t.c.Namespace, &t.target.template.Spec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tick) builder() primaryBuilder {
+	return primaryBuilder{label: t.label, value: t.value, includeLabels: t.r.Options.IncludeLabelPrefix,
+		renames: renames(t.configs), revision: revision(t.target.template)}
+}
+
+func (t *tick) selector() routers.Selector {
+	return routers.Selector{Label: t.label, Value: t.value, Ports: containerPorts(t.target.template, t.c.Spec.Service.Port)}
+}
+
+// ensure keeps the objects every tick relies on, creating what is missing:
+// the canary and primary services, the primary with its config copies and
+// autoscaler, the apex service, and the router's traffic object. Unchanged
+// objects cost no API request.
+func (t *tick) ensure(ctx context.Context) error {
+	svcs := &routers.Services{Deps: t.routerDeps()}
+	if err := svcs.ReconcileCanaryAndPrimary(ctx, t.c, t.selector()); err != nil {
+		return err
+	}
+	if t.primary == nil {
+		if err := t.createPrimary(ctx); err != nil {
+			return err
+		}
+	}
+	if err := t.ensurePrimaryHPA(ctx, false); err != nil {
+		return err
+	}
+	apexSelector := map[string]string{t.label: t.value + flaggerv1.PrimarySuffix}
+	if t.provider == routers.KubernetesReplicas {
+		apexSelector = nil
+	}
+	if err := svcs.ReconcileApex(ctx, t.c, t.selector(), apexSelector); err != nil {
+		return err
+	}
+	return t.router.Reconcile(ctx, t.c)
+}
+
+func (t *tick) createPrimary(ctx context.Context) error {
+	if err := t.r.configs.copyToPrimary(ctx, t.c, &t.target.template.Spec, t.configs, t.r.Scheme); err != nil {
+		return err
+	}
+	obj := t.builder().buildPrimary(t.c, t.target)
+	if err := createPrimary(ctx, t.r.Client, t.r.Scheme, t.c, obj); err != nil {
+		return err
+	}
+	t.log.Info(fmt.Sprintf("%s %s.%s created", t.target.kind, obj.GetName(), obj.GetNamespace()))
+	t.primary = asWorkload(obj)
+	return nil
+}
+
+// observe gathers what the analysis decides from, all from the cache.
+func (t *tick) observe(ctx context.Context) (analysis.Observations, error) {
+	obs := analysis.Observations{
+		Revision: revision(t.target.template), Configs: t.configs,
+		Deleting: t.c.DeletionTimestamp != nil, Hooks: map[analysis.HookType][]analysis.HookResult{},
+		Request: pendingRequest(t.c),
+	}
+	a := t.c.Spec.Analysis
+	primaryThreshold, canaryThreshold := 100, 100
+	if a != nil && a.PrimaryReadyThreshold != nil {
+		primaryThreshold = *a.PrimaryReadyThreshold
+	}
+	if a != nil && a.CanaryReadyThreshold != nil {
+		canaryThreshold = *a.CanaryReadyThreshold
+	}
+	deadline := 600 * time.Second
+	if p := t.c.Spec.ProgressDeadlineSeconds; p != nil {
+		deadline = time.Duration(*p) * time.Second
+	}
+	key := t.c.Spec.TargetRef.Name + "." + t.c.Namespace
+	obs.PrimaryReady = readiness(t.primary, primaryThreshold, deadline, t.now, t.c.PrimaryName()+"."+t.c.Namespace)
+	obs.CanaryReady = readiness(t.target, canaryThreshold, deadline, t.now, "canary "+strings.ToLower(t.target.kind)+" "+key)
+	obs.TargetMatchesPrimary = revision(ptrTemplate(t.builder().template(t.target.template))) == revision(t.primary.template)
+	p, c, mirrored, err := t.router.GetRoutes(ctx, t.c)
+	if err != nil {
+		if errors.Is(err, routers.ErrRouteNotReady) {
+			t.event(analysis.SeverityWarn, err.Error())
+		}
+		return obs, err
+	}
+	obs.Routes = analysis.Routes{Primary: p, Canary: c, Mirrored: mirrored}
+	t.r.prom.weight(t.c, p, c)
+	return obs, nil
+}
+
+// hold records why the canary cannot move this tick: the status message
+// and a warning event, written only when the message changes.
+func (t *tick) hold(ctx context.Context, err error, retry time.Duration) (ctrl.Result, error) {
+	msg := err.Error()
+	var se *analysis.SpecError
+	if errors.As(err, &se) {
+		msg = "invalid canary: " + msg
+	}
+	if t.c.Status.Message != msg {
+		t.event(analysis.SeverityWarn, msg)
+		st := analysisStatus(&t.c.Status)
+		if st.Phase == analysis.PhaseNone {
+			st.Phase = analysis.PhaseInitializing
+		}
+		st.Message = msg
+		writeStatus(t.c, st, t.now)
+		if perr := t.patchStatus(ctx); perr != nil {
+			return ctrl.Result{}, perr
+		}
+	}
+	if se != nil {
+		return ctrl.Result{}, err
+	}
+	t.log.Debug("holding", "reason", msg)
+	return ctrl.Result{RequeueAfter: max(retry, t.r.Options.MinInterval)}, nil
+}
+
+// patchStatus writes the status once, as a merge patch from what was read.
+func (t *tick) patchStatus(ctx context.Context) error {
+	if err := t.r.Client.Status().Patch(ctx, t.c, client.MergeFrom(t.orig)); err != nil {
+		return fmt.Errorf("writing status of canary %s: %w", t.c.Key(), err)
+	}
+	t.r.written.Store(client.ObjectKeyFromObject(t.c), t.c.ResourceVersion)
+	return nil
+}

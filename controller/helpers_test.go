@@ -30,6 +30,7 @@ import (
 	"github.com/warbler-dev/warbler/controller"
 	"github.com/warbler-dev/warbler/internal/logging"
 	"github.com/warbler-dev/warbler/internal/testenv"
+	"github.com/warbler-dev/warbler/providers/routers"
 )
 
 var env *testenv.Env
@@ -104,8 +105,12 @@ func startController(t *testing.T, logs io.Writer, namespaces ...string) {
 	for _, ns := range namespaces {
 		nsCfg[ns] = cache.Config{}
 	}
+	scheme := testenv.Scheme()
+	if err := routers.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Cache: cache.Options{DefaultNamespaces: nsCfg},
 		// tests start several managers in one process
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
@@ -114,10 +119,10 @@ func startController(t *testing.T, logs io.Writer, namespaces ...string) {
 		t.Fatal(err)
 	}
 	r := &controller.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: env.Scheme,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
 		Recorder: mgr.GetEventRecorder("flagger"),
 		Options: controller.Options{MeshProvider: "kubernetes", EnableConfigTracking: true, MinInterval: time.Second,
-			Workers: 4, Version: "test", Log: log},
+			Workers: 4, Version: "test", Log: log, RouteAcceptanceTimeout: 2 * time.Second},
 		Metrics: &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(), MeshProvider: "kubernetes"},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {

@@ -35,6 +35,7 @@ import (
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/controller"
 	"github.com/warbler-dev/warbler/internal/logging"
+	"github.com/warbler-dev/warbler/providers/routers"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.revision=...".
@@ -64,6 +65,7 @@ type flags struct {
 	noCrossNamespaceRefs                  bool
 	kubeconfigServiceMesh                 string
 	showVersion                           bool
+	routeAcceptanceTimeout                time.Duration
 }
 
 func parseFlags(args []string) (*flags, error) {
@@ -95,6 +97,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.clusterName, "cluster-name", "", "cluster name shown in alerts")
 	fs.BoolVar(&f.noCrossNamespaceRefs, "no-cross-namespace-refs", false, "forbid metric templates and alert providers in other namespaces")
 	fs.StringVar(&f.kubeconfigServiceMesh, "kubeconfig-service-mesh", "", "kubeconfig of a separate service-mesh API server (not supported by Warbler)")
+	fs.DurationVar(&f.routeAcceptanceTimeout, "route-acceptance-timeout", 30*time.Second, "how long a step waits for a Gateway to accept an HTTPRoute change before going on with a warning")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -178,6 +181,7 @@ func run(ctx context.Context, f *flags, log *slog.Logger) error {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(flaggerv1.AddToScheme(scheme))
+	utilruntime.Must(routers.AddToScheme(scheme))
 	if err := checkAPI(ctx, cfg, scheme); err != nil {
 		return err
 	}
@@ -208,7 +212,7 @@ func run(ctx context.Context, f *flags, log *slog.Logger) error {
 			EnableConfigTracking: f.configTracking, EventWebhook: f.eventWebhook, ClusterName: f.clusterName,
 			NoCrossNamespaceRefs: f.noCrossNamespaceRefs, MinInterval: f.minInterval,
 			IngressAnnotationsPrefix: f.ingressAnnotationsPrefix, IngressClass: f.ingressClas,
-			Workers: f.threadiness, Version: version, Log: log,
+			Workers: f.threadiness, Version: version, Log: log, RouteAcceptanceTimeout: f.routeAcceptanceTimeout,
 		},
 		Metrics: &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(),
 			MetricsServer: f.metricsServer, MeshProvider: f.meshProvider},

@@ -1,6 +1,8 @@
 package routers
 
 import (
+	"github.com/warbler-dev/warbler/internal/testenv"
+
 	"fmt"
 	"testing"
 
@@ -27,7 +29,7 @@ func mappingWeights(t *testing.T, u *unstructured.Unstructured) [2]int {
 }
 
 func TestEmissaryWeightSteps(t *testing.T) {
-	installEmissary(t)
+	env.TrafficCRDs(t, testenv.Emissary)
 	for provider, version := range map[string]string{Emissary: "v3alpha1", AmbassadorV2: "v2"} {
 		t.Run(provider, func(t *testing.T) {
 			ns := env.Namespace(t)
@@ -61,7 +63,7 @@ func TestEmissaryWeightSteps(t *testing.T) {
 // the primary; Warbler adds sampleapp-canary with the weight, as
 // canarize.py did by hand; Finalize gives the user's Mapping back.
 func TestEmissarySeed001(t *testing.T) {
-	installEmissary(t)
+	env.TrafficCRDs(t, testenv.Emissary)
 	ns := env.Namespace(t)
 	d, _ := testDeps(t)
 	gvk := mappingGVK("v2")
@@ -106,7 +108,7 @@ func TestEmissarySeed001(t *testing.T) {
 // Mirroring turns the canary Mapping into a shadow of mirrorWeight
 // percent; A/B conditions become its headers.
 func TestEmissaryMirrorAndABTesting(t *testing.T) {
-	installEmissary(t)
+	env.TrafficCRDs(t, testenv.Emissary)
 	ns := env.Namespace(t)
 	d, _ := testDeps(t)
 	c := createCanary(t, ns, func(c *flaggerv1.Canary) {

@@ -1,6 +1,8 @@
 package routers
 
 import (
+	"github.com/warbler-dev/warbler/internal/testenv"
+
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -80,7 +82,7 @@ func seedCanary(t *testing.T, ns string) *flaggerv1.Canary {
 // becomes Warbler's weighted rule (web-primary/web-canary), the steps of
 // the Rollout show in it, and Finalize gives the route back as it was.
 func TestGatewayAPISeed000(t *testing.T) {
-	installGatewayAPI(t)
+	env.TrafficCRDs(t, testenv.GatewayAPI)
 	ns := env.Namespace(t)
 	d, _ := testDeps(t)
 	ctx := testCtx(t)

@@ -1,6 +1,8 @@
 package routers
 
 import (
+	"github.com/warbler-dev/warbler/internal/testenv"
+
 	"strings"
 	"testing"
 
@@ -13,7 +15,7 @@ import (
 // The service fields that map to HTTPRoute filters, matches and timeouts
 // reach the stored route (and pass the CRD's validation).
 func TestGatewayAPIServiceFields(t *testing.T) {
-	installGatewayAPI(t)
+	env.TrafficCRDs(t, testenv.GatewayAPI)
 	ns := env.Namespace(t)
 	d, _ := testDeps(t)
 	c := gatewayCanary(t, ns, func(c *flaggerv1.Canary) {
@@ -61,7 +63,7 @@ func TestGatewayAPIServiceFields(t *testing.T) {
 // A/B testing: the analysis match goes first with the split, and the
 // service's own match keeps everything else on the primary.
 func TestGatewayAPIABTesting(t *testing.T) {
-	installGatewayAPI(t)
+	env.TrafficCRDs(t, testenv.GatewayAPI)
 	ns := env.Namespace(t)
 	d, _ := testDeps(t)
 	c := gatewayCanary(t, ns, func(c *flaggerv1.Canary) {
@@ -89,7 +91,7 @@ func TestGatewayAPIABTesting(t *testing.T) {
 // Blue/green mirroring adds a RequestMirror filter to the canary, with
 // mirrorWeight as the percentage.
 func TestGatewayAPIMirror(t *testing.T) {
-	installGatewayAPI(t)
+	env.TrafficCRDs(t, testenv.GatewayAPI)
 	ns := env.Namespace(t)
 	d, _ := testDeps(t)
 	c := gatewayCanary(t, ns, func(c *flaggerv1.Canary) {
@@ -121,7 +123,7 @@ func TestGatewayAPIMirror(t *testing.T) {
 // requests with the canary cookie to it and the canary backend sets the
 // cookie; at 0 the sticky rule goes and the primary expires the cookie.
 func TestGatewayAPISessionAffinity(t *testing.T) {
-	installGatewayAPI(t)
+	env.TrafficCRDs(t, testenv.GatewayAPI)
 	ns := env.Namespace(t)
 	d, _ := testDeps(t)
 	c := gatewayCanary(t, ns, func(c *flaggerv1.Canary) {

@@ -25,9 +25,14 @@ const defaultAcceptanceTimeout = 30 * time.Second
 // waits forever there, linkerd/linkerd2#14964).
 func (g *GatewayAPIRouter) accepted(c *flaggerv1.Canary, route *gatewayv1.HTTPRoute) error {
 	var pending []string
+	// A route that no implementation has written status for since long
+	// after it was created has none watching it (or one that never
+	// reports): waiting on every change would only slow each step down.
+	silent := len(route.Status.Parents) == 0 && g.now().Sub(route.CreationTimestamp.Time) > g.acceptanceTimeout()
 	for _, ref := range route.Spec.ParentRefs {
 		cond := acceptedCondition(route, ref)
 		switch {
+		case cond == nil && silent:
 		case cond == nil:
 			pending = append(pending, fmt.Sprintf("parent %s has not reported", parentName(route, ref)))
 		case cond.ObservedGeneration != 0 && cond.ObservedGeneration < route.Generation:

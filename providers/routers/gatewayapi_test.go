@@ -1,6 +1,8 @@
 package routers
 
 import (
+	"github.com/warbler-dev/warbler/internal/testenv"
+
 	"errors"
 	"fmt"
 	"strings"
@@ -84,7 +86,7 @@ func acceptRoute(t *testing.T, d Deps, ns, name string, status metav1.ConditionS
 func current(gen int64) int64 { return gen }
 
 func TestGatewayAPIWeightSteps(t *testing.T) {
-	installGatewayAPI(t)
+	env.TrafficCRDs(t, testenv.GatewayAPI)
 	for _, provider := range []string{GatewayAPIV1, GatewayAPIV1beta1} {
 		t.Run(provider, func(t *testing.T) {
 			ns := env.Namespace(t)
@@ -152,7 +154,7 @@ func checkRouteObject(t *testing.T, d Deps, c *flaggerv1.Canary, provider string
 // A rule a user adds next to Warbler's (Flagger #1857 loses it) stays
 // through a whole run of SetRoutes and Reconcile calls.
 func TestGatewayAPIKeepsRulesUsersAdd(t *testing.T) {
-	installGatewayAPI(t)
+	env.TrafficCRDs(t, testenv.GatewayAPI)
 	ns := env.Namespace(t)
 	d, _ := testDeps(t)
 	c := gatewayCanary(t, ns, nil)
@@ -213,7 +215,7 @@ func userRule(t *testing.T, r *gatewayv1.HTTPRoute) gatewayv1.HTTPRouteRule {
 }
 
 func TestGatewayAPIRequiresGatewayRefs(t *testing.T) {
-	installGatewayAPI(t)
+	env.TrafficCRDs(t, testenv.GatewayAPI)
 	ns := env.Namespace(t)
 	d, _ := testDeps(t)
 	c := createCanary(t, ns, nil)
@@ -226,7 +228,7 @@ func TestGatewayAPIRequiresGatewayRefs(t *testing.T) {
 
 // GetRoutes waits for the Gateway, but not forever.
 func TestGatewayAPIAcceptance(t *testing.T) {
-	installGatewayAPI(t)
+	env.TrafficCRDs(t, testenv.GatewayAPI)
 	ns := env.Namespace(t)
 	d, logs := testDeps(t)
 	c := gatewayCanary(t, ns, nil)

@@ -1,6 +1,8 @@
 package routers
 
 import (
+	"github.com/warbler-dev/warbler/internal/testenv"
+
 	"fmt"
 	"testing"
 
@@ -39,7 +41,7 @@ func vsWeights(t *testing.T, u *unstructured.Unstructured, route int) [2]int {
 }
 
 func TestIstioWeightSteps(t *testing.T) {
-	installIstio(t)
+	env.TrafficCRDs(t, testenv.Istio)
 	ns := env.Namespace(t)
 	d, _ := testDeps(t)
 	c := createCanary(t, ns, func(c *flaggerv1.Canary) {
@@ -85,7 +87,7 @@ func TestIstioWeightSteps(t *testing.T) {
 // A/B puts the analysis match first; mirroring sets mirror and
 // mirrorPercentage.
 func TestIstioABTestingAndMirror(t *testing.T) {
-	installIstio(t)
+	env.TrafficCRDs(t, testenv.Istio)
 	ns := env.Namespace(t)
 	d, _ := testDeps(t)
 	c := createCanary(t, ns, func(c *flaggerv1.Canary) {
@@ -118,7 +120,7 @@ func TestIstioABTestingAndMirror(t *testing.T) {
 // A VirtualService that existed before Warbler gets its spec back on
 // Finalize.
 func TestIstioFinalizeRestores(t *testing.T) {
-	installIstio(t)
+	env.TrafficCRDs(t, testenv.Istio)
 	ns := env.Namespace(t)
 	d, _ := testDeps(t)
 	before := createUnstructured(t, d, virtualServiceGVK, ns, "podinfo", nil, map[string]any{

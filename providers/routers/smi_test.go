@@ -1,6 +1,8 @@
 package routers
 
 import (
+	"github.com/warbler-dev/warbler/internal/testenv"
+
 	"fmt"
 	"testing"
 
@@ -45,7 +47,7 @@ func splitWeights(t *testing.T, u *unstructured.Unstructured) [2]int {
 }
 
 func TestSMIWeightSteps(t *testing.T) {
-	installSMI(t)
+	env.TrafficCRDs(t, testenv.SMI)
 	for provider, version := range map[string]string{
 		SMIV1alpha1: "v1alpha1", SMIV1alpha2: "v1alpha2", SMIV1alpha3: "v1alpha3", Linkerd: "v1alpha1", OSM: "v1alpha2",
 	} {
@@ -78,7 +80,7 @@ func TestSMIWeightSteps(t *testing.T) {
 // A TrafficSplit that existed before Warbler gets its spec back on
 // Finalize.
 func TestSMIFinalizeRestores(t *testing.T) {
-	installSMI(t)
+	env.TrafficCRDs(t, testenv.SMI)
 	ns := env.Namespace(t)
 	d, _ := testDeps(t)
 	gvk := trafficSplitGVK("v1alpha2")

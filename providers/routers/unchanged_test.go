@@ -1,6 +1,8 @@
 package routers
 
 import (
+	"github.com/warbler-dev/warbler/internal/testenv"
+
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -12,10 +14,10 @@ import (
 // resourceVersion (and generation), so Gateways are not made to reconcile
 // again and GetRoutes does not wait for them.
 func TestUnchangedCallsWriteNothing(t *testing.T) {
-	installGatewayAPI(t)
-	installSMI(t)
-	installEmissary(t)
-	installIstio(t)
+	env.TrafficCRDs(t, testenv.GatewayAPI)
+	env.TrafficCRDs(t, testenv.SMI)
+	env.TrafficCRDs(t, testenv.Emissary)
+	env.TrafficCRDs(t, testenv.Istio)
 	cases := []struct {
 		provider string
 		edit     func(*flaggerv1.Canary)

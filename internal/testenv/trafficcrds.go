@@ -1,6 +1,8 @@
-package routers
+package testenv
 
 import (
+	"testing"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,15 +12,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"slices"
 	"sync"
-	"testing"
 	"time"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
-
-	"github.com/warbler-dev/warbler/internal/testenv"
 )
 
 // The traffic CRDs are the ones their projects publish, read from Go
@@ -48,18 +48,50 @@ type onceErr struct {
 	err  error
 }
 
-// installOnce runs install once per test binary for the name.
-func installOnce(t testing.TB, name string, install func(ctx context.Context) error) {
+// The traffic providers whose CRDs InstallTrafficCRDs knows.
+const (
+	GatewayAPI = "gatewayapi"
+	Istio      = "istio"
+	Emissary   = "emissary"
+	SMI        = "smi"
+)
+
+var trafficInstallers = map[string]func(context.Context, client.Client, string) error{
+	GatewayAPI: installGatewayAPI, Istio: installIstio, Emissary: installEmissary, SMI: installSMI,
+}
+
+// InstallTrafficCRDs installs the published CRDs of traffic providers
+// (GatewayAPI, Istio, Emissary, SMI) into the cluster of c, reading them
+// from Go modules in the module cache (downloaded through the module proxy
+// from a scratch module, so Warbler's go.mod does not depend on them). root
+// is the repository root.
+func InstallTrafficCRDs(ctx context.Context, c client.Client, root string, providers ...string) error {
+	for _, p := range providers {
+		install, ok := trafficInstallers[p]
+		if !ok {
+			return fmt.Errorf("no CRDs known for provider %q", p)
+		}
+		if err := install(ctx, c, root); err != nil {
+			return fmt.Errorf("installing the %s CRDs: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// TrafficCRDs installs the CRDs of the providers once per test binary.
+func (e *Env) TrafficCRDs(t testing.TB, providers ...string) {
 	t.Helper()
-	v, _ := crdOnce.LoadOrStore(name, &onceErr{})
-	o := v.(*onceErr)
-	o.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		o.err = install(ctx)
-	})
-	if o.err != nil {
-		t.Fatalf("installing the %s CRDs: %v", name, o.err)
+	for _, p := range providers {
+		v, _ := crdOnce.LoadOrStore(p, &onceErr{})
+		o := v.(*onceErr)
+		o.once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			o.err = InstallTrafficCRDs(ctx, e.Client, e.Root, p)
+		})
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
 	}
 }
 
@@ -95,9 +127,9 @@ func moduleDir(ctx context.Context, modVersion string) (string, error) {
 
 // gatewayAPIDir is the directory of the Gateway API module Warbler builds
 // against.
-func gatewayAPIDir(ctx context.Context) (string, error) {
+func gatewayAPIDir(ctx context.Context, root string) (string, error) {
 	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/gateway-api")
-	cmd.Dir = env.Root
+	cmd.Dir = root
 	out, err := cmd.Output()
 	if err != nil {
 		return "", fmt.Errorf("go list -m sigs.k8s.io/gateway-api: %w", err)
@@ -131,7 +163,7 @@ func crdDocs(path string, names ...string) ([]map[string]any, error) {
 }
 
 // installDocs writes CRD documents to a directory and installs them.
-func installDocs(ctx context.Context, docs []map[string]any) error {
+func installDocs(ctx context.Context, c client.Client, docs []map[string]any) error {
 	dir, err := os.MkdirTemp("", "warbler-crds-")
 	if err != nil {
 		return err
@@ -146,14 +178,14 @@ func installDocs(ctx context.Context, docs []map[string]any) error {
 			return err
 		}
 	}
-	return testenv.InstallCRDs(ctx, env.Client, dir)
+	return InstallCRDs(ctx, c, dir)
 }
 
 // installGatewayAPI installs the standard-channel Gateway API CRDs that the
 // routers and tests use.
-func installGatewayAPI(t testing.TB) {
-	installOnce(t, "Gateway API", func(ctx context.Context) error {
-		dir, err := gatewayAPIDir(ctx)
+func installGatewayAPI(ctx context.Context, c client.Client, root string) error {
+	{
+		dir, err := gatewayAPIDir(ctx, root)
 		if err != nil {
 			return err
 		}
@@ -165,13 +197,13 @@ func installGatewayAPI(t testing.TB) {
 			}
 			docs = append(docs, d...)
 		}
-		return installDocs(ctx, docs)
-	})
+		return installDocs(ctx, c, docs)
+	}
 }
 
 // installIstio installs Istio's VirtualService and DestinationRule CRDs.
-func installIstio(t testing.TB) {
-	installOnce(t, "Istio", func(ctx context.Context) error {
+func installIstio(ctx context.Context, c client.Client, _ string) error {
+	{
 		dir, err := moduleDir(ctx, istioModule)
 		if err != nil {
 			return err
@@ -180,16 +212,16 @@ func installIstio(t testing.TB) {
 		if err != nil {
 			return err
 		}
-		return installDocs(ctx, docs)
-	})
+		return installDocs(ctx, c, docs)
+	}
 }
 
 // installEmissary installs Emissary's Mapping CRD. Emissary converts
 // between Mapping versions with a webhook (emissary-apiext) that does not
 // run here, so the test copy uses conversion None and stores v3alpha1, the
 // version whose schema holds the fields of the others (hostname).
-func installEmissary(t testing.TB) {
-	installOnce(t, "Emissary", func(ctx context.Context) error {
+func installEmissary(ctx context.Context, c client.Client, _ string) error {
+	{
 		dir, err := moduleDir(ctx, emissaryModule)
 		if err != nil {
 			return err
@@ -204,8 +236,8 @@ func installEmissary(t testing.TB) {
 			vm := v.(map[string]any)
 			vm["storage"] = vm["name"] == "v3alpha1"
 		}
-		return installDocs(ctx, docs)
-	})
+		return installDocs(ctx, c, docs)
+	}
 }
 
 // installSMI installs one TrafficSplit CRD serving v1alpha1, v1alpha2 and
@@ -213,8 +245,8 @@ func installEmissary(t testing.TB) {
 // with its published schema) plus the v1alpha1 version of smi-sdk-go
 // v0.1.0, whose CRD has no schema; in apiextensions/v1 that is an object
 // that preserves unknown fields.
-func installSMI(t testing.TB) {
-	installOnce(t, "SMI", func(ctx context.Context) error {
+func installSMI(ctx context.Context, c client.Client, _ string) error {
+	{
 		osmDir, err := moduleDir(ctx, osmModule)
 		if err != nil {
 			return err
@@ -245,6 +277,6 @@ func installSMI(t testing.TB) {
 		if v := v1alpha1[0]["spec"].(map[string]any)["version"]; v != "v1alpha1" {
 			return fmt.Errorf("%s serves %v, not v1alpha1", smiModule, v)
 		}
-		return installDocs(ctx, docs)
-	})
+		return installDocs(ctx, c, docs)
+	}
 }

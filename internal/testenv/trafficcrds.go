@@ -228,7 +228,7 @@ func installEmissary(ctx context.Context, c client.Client, _ string) error {
 		}
 		docs, err := crdDocs(filepath.Join(dir, emissaryCRDs), "mappings.getambassador.io")
 		if err != nil || len(docs) != 1 {
-			return fmt.Errorf("Mapping CRD in %s: %d found, %v", emissaryModule, len(docs), err)
+			return fmt.Errorf("the Mapping CRD in %s: %d found, %v", emissaryModule, len(docs), err)
 		}
 		spec := docs[0]["spec"].(map[string]any)
 		spec["conversion"] = map[string]any{"strategy": "None"}
@@ -257,11 +257,11 @@ func installSMI(ctx context.Context, c client.Client, _ string) error {
 		}
 		docs, err := crdDocs(filepath.Join(osmDir, osmSplitCRDs), "trafficsplits.split.smi-spec.io")
 		if err != nil || len(docs) != 1 {
-			return fmt.Errorf("TrafficSplit CRD in %s: %d found, %v", osmModule, len(docs), err)
+			return fmt.Errorf("the TrafficSplit CRD in %s: %d found, %v", osmModule, len(docs), err)
 		}
 		v1alpha1, err := crdDocs(filepath.Join(smiDir, smiSplitCRDs), "trafficsplits.split.smi-spec.io")
 		if err != nil || len(v1alpha1) != 1 {
-			return fmt.Errorf("TrafficSplit CRD in %s: %d found, %v", smiModule, len(v1alpha1), err)
+			return fmt.Errorf("the TrafficSplit CRD in %s: %d found, %v", smiModule, len(v1alpha1), err)
 		}
 		spec := docs[0]["spec"].(map[string]any)
 		for _, v := range spec["versions"].([]any) {

@@ -2,100 +2,68 @@ package testenv
 
 import (
 	"context"
-	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/warbler-dev/warbler/internal/stack"
 )
 
-// Process is a helper program started by a test on 127.0.0.1.
-type Process struct {
-	Name string
-	Cmd  *exec.Cmd
-	Log  string // path of the combined stdout/stderr
+// The helper processes of internal/stack, bound to a test's lifetime.
+type (
+	Process      = stack.Process
+	Podinfo      = stack.Podinfo
+	Prometheus   = stack.Prometheus
+	ScrapeTarget = stack.ScrapeTarget
+)
 
-	once sync.Once
-}
-
-// Stop ends the process (SIGTERM, then SIGKILL after 5 s) and waits for it.
-func (p *Process) Stop() {
-	p.once.Do(func() {
-		if p.Cmd.Process == nil {
-			return
-		}
-		_ = p.Cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = p.Cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = p.Cmd.Process.Kill()
-			<-done
-		}
-	})
-}
+// The traffic providers whose CRDs TrafficCRDs installs.
+const (
+	GatewayAPI = stack.GatewayAPI
+	Istio      = stack.Istio
+	Emissary   = stack.Emissary
+	SMI        = stack.SMI
+)
 
 // StartProcess runs bin with args, logging to a file in the test's temp dir,
-// and stops it when the test ends. The child is killed if the test binary
-// dies first.
+// and stops it when the test ends; the log tail is shown when it failed.
 func StartProcess(t testing.TB, name, bin string, args ...string) *Process {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), name+".log")
-	f, err := os.Create(logPath)
+	p, err := stack.Start(name, t.TempDir()+"/"+name+".log", bin, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	p := &Process{Name: name, Cmd: cmd, Log: logPath}
-	t.Cleanup(func() {
-		p.Stop()
-		f.Close()
-		if t.Failed() {
-			if out, err := os.ReadFile(logPath); err == nil {
-				t.Logf("--- %s log (last 3000 bytes) ---\n%s", name, tail(out, 3000))
-			}
-		}
-	})
+	stopWithTest(t, p)
 	return p
 }
 
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
+func stopWithTest(t testing.TB, p *Process) {
+	t.Cleanup(func() {
+		p.Stop()
+		if t.Failed() {
+			if out, err := os.ReadFile(p.Log); err == nil {
+				if len(out) > 3000 {
+					out = out[len(out)-3000:]
+				}
+				t.Logf("--- %s log (last 3000 bytes) ---\n%s", p.Name, out)
+			}
+		}
+	})
 }
 
-// StackBinary returns the path of a binary from the stack's cache (etcd,
-// kwok, podinfo, prometheus, …), building or installing it if needed.
+// StackBinary returns the path of a binary from the stack's cache.
 func StackBinary(t testing.TB, name string) string {
 	t.Helper()
-	root, err := RepoRoot()
+	root, err := stack.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(filepath.Join(root, "hack", "stack.sh"), "bin", name).Output()
+	bin, err := stack.Binary(root, name)
 	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("hack/stack.sh bin %s: %v %s", name, err, msg)
+		t.Fatal(err)
 	}
-	return strings.TrimSpace(string(out))
+	return bin
 }
 
 // WaitHTTP waits until GET url answers 200.
@@ -103,99 +71,62 @@ func WaitHTTP(t testing.TB, url string, timeout time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	err := Poll(ctx, 50*time.Millisecond, func() error {
-		resp, err := http.Get(url)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := stack.WaitHTTP(ctx, url); err != nil {
 		t.Fatalf("waiting for %s: %v", url, err)
 	}
 }
 
-// Podinfo is a podinfo process serving on 127.0.0.1.
-type Podinfo struct {
-	*Process
-	// URL of the HTTP API, such as http://127.0.0.1:40123.
-	URL string
-	// Port of the HTTP API.
-	Port int
-}
-
-// StartPodinfo runs podinfo on a free port. Extra arguments are passed on
-// (for example "--random-error").
+// StartPodinfo runs podinfo on a free port until the test ends.
 func StartPodinfo(t testing.TB, name string, extra ...string) *Podinfo {
 	t.Helper()
-	port, err := FreePort()
+	root, _ := stack.Root()
+	p, err := stack.StartPodinfo(context.Background(), root, t.TempDir(), name, extra...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"--host", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--data-path", t.TempDir(), "--level", "warn"}, extra...)
-	p := StartProcess(t, name, StackBinary(t, "podinfo"), args...)
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	WaitHTTP(t, url+"/readyz", 30*time.Second)
-	return &Podinfo{Process: p, URL: url, Port: port}
+	stopWithTest(t, p.Process)
+	return p
 }
 
-// Prometheus is a Prometheus server on 127.0.0.1.
-type Prometheus struct {
-	*Process
-	URL string
-}
-
-// ScrapeTarget is a static scrape target with labels, such as a podinfo
-// process posing as a pod: {"kubernetes_namespace": "prod",
-// "kubernetes_pod_name": "podinfo-7d9c-x2x1"}.
-type ScrapeTarget struct {
-	Address string
-	Labels  map[string]string
-}
-
-// StartPrometheus runs Prometheus scraping the targets every scrape
-// interval (1s when zero).
+// StartPrometheus runs Prometheus scraping the targets until the test ends.
 func StartPrometheus(t testing.TB, scrape time.Duration, targets ...ScrapeTarget) *Prometheus {
 	t.Helper()
-	if scrape == 0 {
-		scrape = time.Second
-	}
-	port, err := FreePort()
+	root, _ := stack.Root()
+	p, err := stack.StartPrometheus(context.Background(), root, t.TempDir(), scrape, targets...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfg, []byte(PrometheusConfig(scrape, targets)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := StartProcess(t, "prometheus", StackBinary(t, "prometheus"),
-		"--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address=127.0.0.1:"+strconv.Itoa(port), "--storage.tsdb.retention.time=1h",
-		"--log.level=warn")
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	WaitHTTP(t, url+"/-/ready", 60*time.Second)
-	return &Prometheus{Process: p, URL: url}
+	stopWithTest(t, p.Process)
+	return p
 }
 
-// PrometheusConfig renders a scrape configuration with one static job per
-// target, so that each target carries its own labels.
+// PrometheusConfig renders a scrape configuration; see stack.PrometheusConfig.
 func PrometheusConfig(scrape time.Duration, targets []ScrapeTarget) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "global:\n  scrape_interval: %s\n  evaluation_interval: %s\nscrape_configs:\n", scrape, scrape)
-	for i, tg := range targets {
-		fmt.Fprintf(&b, "- job_name: target-%d\n  static_configs:\n  - targets: [%q]\n", i, tg.Address)
-		if len(tg.Labels) > 0 {
-			b.WriteString("    labels:\n")
-			for k, v := range tg.Labels {
-				fmt.Fprintf(&b, "      %s: %q\n", k, v)
-			}
+	return stack.PrometheusConfig(scrape, targets)
+}
+
+// TrafficCRDs installs the published CRDs of traffic providers once per
+// test binary.
+func (e *Env) TrafficCRDs(t testing.TB, providers ...string) {
+	t.Helper()
+	for _, p := range providers {
+		v, _ := crdOnce.LoadOrStore(p, &onceErr{})
+		o := v.(*onceErr)
+		o.once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			o.err = stack.InstallTrafficCRDs(ctx, e.Client, e.Root, p)
+		})
+		if o.err != nil {
+			t.Fatal(o.err)
 		}
 	}
-	return b.String()
+}
+
+// crdOnce maps a provider to the *onceErr of its CRD installation.
+var crdOnce sync.Map
+
+type onceErr struct {
+	once sync.Once
+	err  error
 }

@@ -14,25 +14,18 @@
 package testenv
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -41,9 +34,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
+	"github.com/warbler-dev/warbler/internal/stack"
 )
 
 // KubeconfigEnv names a running stack to reuse instead of starting one.
@@ -120,155 +113,31 @@ func (e *Env) start() error {
 	return InstallCRDs(ctx, e.Client, filepath.Join(root, "charts", "warbler", "crds"))
 }
 
-// startStack runs hack/stack.sh up on free ports with a watcher tied to this
-// process, and returns the kubeconfig path it prints.
+// startStack starts a private stack on free ports, tied to this process.
 func (e *Env) startStack() (string, error) {
 	dir, err := os.MkdirTemp("", "warbler-testenv-")
 	if err != nil {
 		return "", err
 	}
-	base, err := freePortRange(6)
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.Command(filepath.Join(e.Root, "hack", "stack.sh"), "up", dir)
-	cmd.Env = append(os.Environ(), "PORT_BASE="+strconv.Itoa(base), "STACK_OWNER_PID="+strconv.Itoa(os.Getpid()))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
 	e.stackDir = dir
-	if err != nil {
-		return "", fmt.Errorf("hack/stack.sh up: %w", err)
-	}
-	m := regexp.MustCompile(`export KUBECONFIG=(\S+)`).FindSubmatch(out)
-	if m == nil {
-		return "", fmt.Errorf("hack/stack.sh up printed no KUBECONFIG: %q", out)
-	}
-	return string(m[1]), nil
+	return stack.Up(e.Root, dir, os.Getpid())
 }
 
 func (e *Env) stop() {
 	if e.stackDir == "" {
 		return
 	}
-	cmd := exec.Command(filepath.Join(e.Root, "hack", "stack.sh"), "down", e.stackDir)
-	cmd.Stderr = os.Stderr
-	_ = cmd.Run()
+	stack.Down(e.Root, e.stackDir)
 	_ = os.RemoveAll(e.stackDir)
 }
 
 // RepoRoot walks up from the working directory to the folder with go.mod.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("testenv: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+func RepoRoot() (string, error) { return stack.Root() }
 
 // InstallCRDs creates or updates every CRD in dir and waits until each is
 // Established.
 func InstallCRDs(ctx context.Context, c client.Client, dir string) error {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return err
-	}
-	for _, f := range files {
-		crds, err := readCRDs(f)
-		if err != nil {
-			return err
-		}
-		for _, crd := range crds {
-			if err := applyCRD(ctx, c, crd); err != nil {
-				return fmt.Errorf("installing %s from %s: %w", crd.Name, f, err)
-			}
-		}
-	}
-	return nil
-}
-
-func readCRDs(path string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var crds []*apiextensionsv1.CustomResourceDefinition
-	for _, doc := range splitYAML(data) {
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.UnmarshalStrict(doc, crd); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if crd.Kind == "CustomResourceDefinition" {
-			crds = append(crds, crd)
-		}
-	}
-	return crds, nil
-}
-
-// splitYAML splits a multi-document YAML file, dropping empty documents.
-func splitYAML(data []byte) [][]byte {
-	var docs [][]byte
-	var cur bytes.Buffer
-	flush := func() {
-		if strings.TrimSpace(cur.String()) != "" {
-			docs = append(docs, bytes.Clone(cur.Bytes()))
-		}
-		cur.Reset()
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		if strings.TrimRight(sc.Text(), " ") == "---" {
-			flush()
-			continue
-		}
-		cur.Write(sc.Bytes())
-		cur.WriteByte('\n')
-	}
-	flush()
-	return docs
-}
-
-func applyCRD(ctx context.Context, c client.Client, want *apiextensionsv1.CustomResourceDefinition) error {
-	for attempt := 0; ; attempt++ {
-		have := &apiextensionsv1.CustomResourceDefinition{}
-		err := c.Get(ctx, client.ObjectKey{Name: want.Name}, have)
-		switch {
-		case apierrors.IsNotFound(err):
-			err = c.Create(ctx, want.DeepCopy())
-		case err == nil:
-			upd := want.DeepCopy()
-			upd.ResourceVersion = have.ResourceVersion
-			err = c.Update(ctx, upd)
-		}
-		if err == nil {
-			break
-		}
-		if (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) && attempt < 10 {
-			continue
-		}
-		return err
-	}
-	return Poll(ctx, 200*time.Millisecond, func() error {
-		have := &apiextensionsv1.CustomResourceDefinition{}
-		if err := c.Get(ctx, client.ObjectKey{Name: want.Name}, have); err != nil {
-			return err
-		}
-		for _, cond := range have.Status.Conditions {
-			if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
-				return nil
-			}
-		}
-		return fmt.Errorf("CRD %s not established", want.Name)
-	})
+	return stack.InstallCRDs(ctx, c, dir)
 }
 
 // Namespace creates a namespace for the test, deleted when the test ends.
@@ -305,20 +174,9 @@ func namespaceName(testName string) string {
 	return fmt.Sprintf("%s-%04x", n, rand.IntN(1<<16))
 }
 
-// Poll calls f every interval until it returns nil or ctx ends; it then
-// returns the last error of f.
+// Poll calls f every interval until it returns nil or ctx ends.
 func Poll(ctx context.Context, interval time.Duration, f func() error) error {
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (gave up after %v)", err, ctx.Err())
-		case <-time.After(interval):
-		}
-	}
+	return stack.Poll(ctx, interval, f)
 }
 
 // Eventually polls f every 100ms until it returns nil, and fails the test
@@ -333,31 +191,4 @@ func Eventually(t testing.TB, timeout time.Duration, f func() error) {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// freePortRange finds n consecutive free ports on 127.0.0.1.
-func freePortRange(n int) (int, error) {
-	for range 50 {
-		base := 20000 + rand.IntN(20000)
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				ok = false
-				continue
-			}
-			l.Close()
-		}
-		if ok {
-			return base, nil
-		}
-	}
-	return 0, errors.New("testenv: no range of free ports found")
-}
+func FreePort() (int, error) { return stack.FreePort() }

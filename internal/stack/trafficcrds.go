@@ -1,8 +1,6 @@
-package testenv
+package stack
 
 import (
-	"testing"
-
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,8 +12,6 @@ import (
 	"path/filepath"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"slices"
-	"sync"
-	"time"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
@@ -39,14 +35,6 @@ const (
 	smiModule    = "github.com/servicemeshinterface/smi-sdk-go@v0.1.0"
 	smiSplitCRDs = "crds/split.yaml"
 )
-
-// crdOnce maps a CRD group's name to its *onceErr.
-var crdOnce sync.Map
-
-type onceErr struct {
-	once sync.Once
-	err  error
-}
 
 // The traffic providers whose CRDs InstallTrafficCRDs knows.
 const (
@@ -76,23 +64,6 @@ func InstallTrafficCRDs(ctx context.Context, c client.Client, root string, provi
 		}
 	}
 	return nil
-}
-
-// TrafficCRDs installs the CRDs of the providers once per test binary.
-func (e *Env) TrafficCRDs(t testing.TB, providers ...string) {
-	t.Helper()
-	for _, p := range providers {
-		v, _ := crdOnce.LoadOrStore(p, &onceErr{})
-		o := v.(*onceErr)
-		o.once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-			defer cancel()
-			o.err = InstallTrafficCRDs(ctx, e.Client, e.Root, p)
-		})
-		if o.err != nil {
-			t.Fatal(o.err)
-		}
-	}
 }
 
 // moduleDir returns the directory of module@version in the module cache,

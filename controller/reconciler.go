@@ -61,6 +61,8 @@ type Reconciler struct {
 	// one extra read.
 	written sync.Map // types.NamespacedName -> string
 
+	revisions revisionCache
+
 	hooks   *webhooks.Client
 	configs *configTracker
 	prom    *promMetrics

@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"sort"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // scaleToZeroKey is the nodeSelector that parks a DaemonSet at zero pods;
@@ -107,4 +109,44 @@ func checksum(rev string, configs map[string]string) string {
 		h.Write([]byte("\x00" + k + "=" + configs[k]))
 	}
 	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// revisionCache remembers revisions by object and generation: a pod
+// template only changes with its object's generation, and hashing every
+// template of every canary on every tick is most of an idle controller's
+// work. It is a memo, not state: an empty cache only costs CPU, so it is
+// simply emptied when it grows past maxRevisions.
+type revisionCache struct {
+	mu sync.Mutex
+	m  map[string]cachedRevision
+}
+
+type cachedRevision struct {
+	generation int64
+	revision   string
+}
+
+const maxRevisions = 20000
+
+// of returns the revision of a template that obj (with extra inputs, such
+// as config renames) determines, computing it once per generation.
+func (rc *revisionCache) of(obj client.Object, extra string, compute func() string) string {
+	if obj.GetUID() == "" {
+		return compute() // not stored yet: nothing stable to key on
+	}
+	key := string(obj.GetUID()) + "|" + extra
+	rc.mu.Lock()
+	e, ok := rc.m[key]
+	rc.mu.Unlock()
+	if ok && e.generation == obj.GetGeneration() {
+		return e.revision
+	}
+	v := compute()
+	rc.mu.Lock()
+	if rc.m == nil || len(rc.m) >= maxRevisions {
+		rc.m = map[string]cachedRevision{}
+	}
+	rc.m[key] = cachedRevision{generation: obj.GetGeneration(), revision: v}
+	rc.mu.Unlock()
+	return v
 }

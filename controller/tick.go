@@ -32,6 +32,7 @@ type tick struct {
 	label    string
 	value    string
 	configs  map[string]string
+	rev      string // the target's revision
 }
 
 // maxObservations bounds how often one tick may ask for more observations.
@@ -149,12 +150,13 @@ func (t *tick) findTarget(ctx context.Context) error {
 			return err
 		}
 	}
+	t.rev = t.r.revisions.of(t.target.obj, "", func() string { return revision(t.target.template) })
 	return nil
 }
 
 func (t *tick) builder() primaryBuilder {
 	return primaryBuilder{label: t.label, value: t.value, includeLabels: t.r.Options.IncludeLabelPrefix,
-		renames: renames(t.configs), revision: revision(t.target.template)}
+		renames: renames(t.configs), revision: t.rev}
 }
 
 func (t *tick) selector() routers.Selector {
@@ -204,7 +206,7 @@ func (t *tick) createPrimary(ctx context.Context) error {
 // observe gathers what the analysis decides from, all from the cache.
 func (t *tick) observe(ctx context.Context) (analysis.Observations, error) {
 	obs := analysis.Observations{
-		Revision: revision(t.target.template), Configs: t.configs,
+		Revision: t.rev, Configs: t.configs,
 		Deleting: t.c.DeletionTimestamp != nil, Hooks: map[analysis.HookType][]analysis.HookResult{},
 		Request: pendingRequest(t.c),
 	}
@@ -223,7 +225,7 @@ func (t *tick) observe(ctx context.Context) (analysis.Observations, error) {
 	key := t.c.Spec.TargetRef.Name + "." + t.c.Namespace
 	obs.PrimaryReady = readiness(t.primary, primaryThreshold, deadline, t.now, t.c.PrimaryName()+"."+t.c.Namespace)
 	obs.CanaryReady = readiness(t.target, canaryThreshold, deadline, t.now, "canary "+strings.ToLower(t.target.kind)+" "+key)
-	obs.TargetMatchesPrimary = revision(ptrTemplate(t.builder().template(t.target.template))) == revision(t.primary.template)
+	obs.TargetMatchesPrimary = t.matchesPrimary()
 	p, c, mirrored, err := t.router.GetRoutes(ctx, t.c)
 	if err != nil {
 		if errors.Is(err, routers.ErrRouteNotReady) {
@@ -270,4 +272,14 @@ func (t *tick) patchStatus(ctx context.Context) error {
 	}
 	t.r.written.Store(client.ObjectKeyFromObject(t.c), t.c.ResourceVersion)
 	return nil
+}
+
+// matchesPrimary tells whether the target's template, rewritten as the
+// primary's would be, is the primary's template.
+func (t *tick) matchesPrimary() bool {
+	renamed := fmt.Sprint(renames(t.configs))
+	want := t.r.revisions.of(t.target.obj, t.label+"="+t.value+" "+renamed, func() string {
+		return revision(ptrTemplate(t.builder().template(t.target.template)))
+	})
+	return want == t.r.revisions.of(t.primary.obj, "", func() string { return revision(t.primary.template) })
 }

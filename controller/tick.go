@@ -123,7 +123,8 @@ func (t *tick) checkRefs() error {
 }
 
 func (t *tick) routerDeps() routers.Deps {
-	return routers.Deps{Client: t.r.Client, Scheme: t.r.Scheme, Log: t.log,
+	// routers add the canary to their log lines themselves
+	return routers.Deps{Client: t.r.Client, Scheme: t.r.Scheme, Log: t.r.log,
 		IngressAnnotationsPrefix: t.r.Options.IngressAnnotationsPrefix, IngressClass: t.r.Options.IngressClass,
 		AcceptanceTimeout: t.r.Options.RouteAcceptanceTimeout, Now: t.r.Now}
 }

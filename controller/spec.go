@@ -11,8 +11,10 @@ import (
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 )
 
-// analysisCanary copies what the analysis needs from a Canary.
-func analysisCanary(c *flaggerv1.Canary, provider string) analysis.Canary {
+// AnalysisCanary copies what the analysis decides from out of a Canary;
+// provider is spec.provider or the controller's default. kubectl canary
+// uses it to lint and simulate as the controller would.
+func AnalysisCanary(c *flaggerv1.Canary, provider string) analysis.Canary {
 	a := c.Spec.Analysis
 	out := analysis.Canary{
 		Name: c.Name, Namespace: c.Namespace, TargetKind: c.Spec.TargetRef.Kind, TargetName: c.Spec.TargetRef.Name,

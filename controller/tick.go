@@ -81,7 +81,7 @@ func (t *tick) validate() error {
 	if t.provider == "" {
 		t.provider = t.r.Options.MeshProvider
 	}
-	spec, err := analysis.Validate(analysisCanary(t.c, t.provider), analysis.Limits{MinInterval: t.r.Options.MinInterval})
+	spec, err := analysis.Validate(AnalysisCanary(t.c, t.provider), analysis.Limits{MinInterval: t.r.Options.MinInterval})
 	if err != nil {
 		return err
 	}

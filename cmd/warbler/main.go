@@ -32,6 +32,7 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/warbler-dev/warbler/alerts"
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/controller"
 	"github.com/warbler-dev/warbler/internal/logging"
@@ -66,6 +67,7 @@ type flags struct {
 	kubeconfigServiceMesh                 string
 	showVersion                           bool
 	routeAcceptanceTimeout                time.Duration
+	alerts                                alerts.Flags
 }
 
 func parseFlags(args []string) (*flags, error) {
@@ -99,6 +101,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.kubeconfigServiceMesh, "kubeconfig-service-mesh", "", "kubeconfig of a separate service-mesh API server (not supported by Warbler)")
 	fs.DurationVar(&f.routeAcceptanceTimeout, "route-acceptance-timeout", 30*time.Second, "how long a step waits for a Gateway to accept an HTTPRoute change before going on with a warning")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
+	f.alerts.Bind(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -182,7 +185,7 @@ func run(ctx context.Context, f *flags, log *slog.Logger) error {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(flaggerv1.AddToScheme(scheme))
 	utilruntime.Must(routers.AddToScheme(scheme))
-	if err := checkAPI(ctx, cfg, scheme); err != nil {
+	if err := checkAPI(ctx, cfg, scheme, f.namespace); err != nil {
 		return err
 	}
 	log.Info("Connected to Kubernetes API " + cfg.Host)
@@ -217,6 +220,11 @@ func run(ctx context.Context, f *flags, log *slog.Logger) error {
 		Metrics: &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(),
 			MetricsServer: f.metricsServer, MeshProvider: f.meshProvider},
 	}
+	notifier := alerts.New(mgr.GetClient(), mgr.GetAPIReader(), f.alerts, f.clusterName, log)
+	if err := mgr.Add(notifier); err != nil {
+		return err
+	}
+	r.Alerts = notifier
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}
@@ -246,7 +254,8 @@ func splitList(s string) []string {
 }
 
 // checkAPI refuses to start without the flagger.app CRDs, as Flagger does.
-func checkAPI(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme) error {
+// With -namespace it looks only there, which a namespaced Role allows.
+func checkAPI(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, namespace string) error {
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return err
@@ -254,7 +263,7 @@ func checkAPI(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme) err
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for _, l := range []client.ObjectList{&flaggerv1.CanaryList{}, &flaggerv1.MetricTemplateList{}, &flaggerv1.AlertProviderList{}} {
-		if err := c.List(ctx, l, client.Limit(1)); err != nil {
+		if err := c.List(ctx, l, client.Limit(1), client.InNamespace(namespace)); err != nil {
 			return fmt.Errorf("cannot list %T: are the flagger.app CRDs installed (charts/warbler/crds)? %w", l, err)
 		}
 	}

@@ -1,0 +1,125 @@
+package canarycli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"sort"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
+)
+
+// ListItem is one canary in `list`.
+type ListItem struct {
+	Namespace          string    `json:"namespace"`
+	Name               string    `json:"name"`
+	Phase              string    `json:"phase"`
+	Paused             bool      `json:"paused,omitempty"`
+	Weight             int       `json:"weight"`
+	FailedChecks       int       `json:"failedChecks"`
+	Threshold          int       `json:"threshold"`
+	Target             string    `json:"target"`
+	LastTransitionTime time.Time `json:"lastTransitionTime,omitzero"`
+	Message            string    `json:"message,omitempty"`
+}
+
+func (a *App) listCmd() *command {
+	var all bool
+	return &command{
+		name: "list", args: "[-A] [-o json|yaml]", minArgs: 0, maxArgs: 0,
+		summary: "list canaries with their phase, weight and failed checks",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&all, "all-namespaces", false, "list the canaries of every namespace")
+			fs.BoolVar(&all, "A", false, "shorthand for --all-namespaces")
+			a.outputFlag(fs)
+		},
+		run: func(ctx context.Context, _ []string) error {
+			if err := a.checkOutput(); err != nil {
+				return err
+			}
+			cl, err := a.connect()
+			if err != nil {
+				return err
+			}
+			items, err := a.list(ctx, cl, all)
+			if err != nil {
+				return err
+			}
+			if a.g.output != "" {
+				return a.print(items)
+			}
+			a.renderList(items, all)
+			return nil
+		},
+	}
+}
+
+func (a *App) list(ctx context.Context, cl *cluster, all bool) ([]ListItem, error) {
+	var l flaggerv1.CanaryList
+	var opts []client.ListOption
+	if !all {
+		opts = append(opts, client.InNamespace(cl.namespace))
+	}
+	if err := cl.client.List(ctx, &l, opts...); err != nil {
+		return nil, explainAPIError(fmt.Errorf("listing canaries: %w", err), cl.config.Host)
+	}
+	items := []ListItem{}
+	for i := range l.Items {
+		c := &l.Items[i]
+		threshold := 0
+		if c.Spec.Analysis != nil {
+			threshold = max(c.Spec.Analysis.Threshold, 1)
+		}
+		items = append(items, ListItem{Namespace: c.Namespace, Name: c.Name, Phase: phaseName(c.Status.Phase), Paused: c.Status.Paused,
+			Weight: c.Status.CanaryWeight, FailedChecks: c.Status.FailedChecks, Threshold: threshold,
+			Target: c.Spec.TargetRef.Kind + "/" + c.Spec.TargetRef.Name, LastTransitionTime: c.Status.LastTransitionTime.Time,
+			Message: c.Status.Message})
+	}
+	sort.Slice(items, func(i, j int) bool {
+		if items[i].Namespace != items[j].Namespace {
+			return items[i].Namespace < items[j].Namespace
+		}
+		return items[i].Name < items[j].Name
+	})
+	return items, nil
+}
+
+func (a *App) renderList(items []ListItem, all bool) {
+	if len(items) == 0 {
+		where := "in namespace " + a.cluster.namespace
+		if all {
+			where = "in any namespace"
+		}
+		fmt.Fprintf(a.Stdout, "No canaries found %s.\n", where)
+		return
+	}
+	st, now := a.style(), a.Now()
+	t := &table{}
+	head := []string{"NAME", "STATUS", "WEIGHT", "FAILED", "TARGET", "LAST TRANSITION", "MESSAGE"}
+	if all {
+		head = append([]string{"NAMESPACE"}, head...)
+	}
+	t.addText(head...)
+	for _, it := range items {
+		c := &flaggerv1.Canary{Status: flaggerv1.CanaryStatus{Phase: flaggerv1.CanaryPhase(it.Phase), Paused: it.Paused}}
+		row := []cell{{text: it.Name}, st.status(phaseHealth(c), it.Phase), {text: fmt.Sprint(it.Weight)},
+			{text: fmt.Sprintf("%d/%d", it.FailedChecks, it.Threshold)}, {text: it.Target}, {text: age(now, it.LastTransitionTime)},
+			{text: truncate(oneLine(it.Message), 60)}}
+		if all {
+			row = append([]cell{{text: it.Namespace}}, row...)
+		}
+		t.add(row...)
+	}
+	t.write(a.Stdout)
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

@@ -1,0 +1,233 @@
+package canarycli
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/warbler-dev/warbler/analysis"
+	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
+	"github.com/warbler-dev/warbler/providers/routers"
+)
+
+// Summary is what `get` shows about a canary, and what -o json|yaml
+// prints.
+type Summary struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	Phase     string `json:"phase"`
+	Message   string `json:"message,omitempty"`
+	Paused    bool   `json:"paused,omitempty"`
+	Suspended bool   `json:"suspended,omitempty"`
+	// Strategy is canary, blue-green or ab-testing; Provider the traffic
+	// provider the canary uses.
+	Strategy string `json:"strategy"`
+	Provider string `json:"provider"`
+	// Step of Steps: the rung of the weight schedule, or the iteration.
+	Step  int `json:"step"`
+	Steps int `json:"steps"`
+	// SetWeight is status.canaryWeight; ActualWeight what the route object
+	// (or EndpointSlice) carries, when it could be read.
+	SetWeight    int    `json:"setWeight"`
+	ActualWeight *int   `json:"actualWeight,omitempty"`
+	RouteError   string `json:"routeError,omitempty"`
+	FailedChecks int    `json:"failedChecks"`
+	Threshold    int    `json:"threshold"`
+	// StableImages run in the primary, CanaryImages in the target.
+	StableImages []string   `json:"stableImages"`
+	CanaryImages []string   `json:"canaryImages"`
+	Replicas     []Replicas `json:"replicas"`
+	// LastRequest is the last imperative request the controller handled.
+	LastRequest *flaggerv1.RequestRecord `json:"lastRequest,omitempty"`
+	// Checks holds the latest result of each metric check.
+	Checks []flaggerv1.CheckResult `json:"checks,omitempty"`
+	Tree   Node                    `json:"tree"`
+}
+
+// Replicas counts the pods of a workload.
+type Replicas struct {
+	Role      string `json:"role"`
+	Name      string `json:"name"`
+	Desired   int32  `json:"desired"`
+	Current   int32  `json:"current"`
+	Updated   int32  `json:"updated"`
+	Ready     int32  `json:"ready"`
+	Available int32  `json:"available"`
+}
+
+// Health classifies a status for its icon and colour.
+type Health string
+
+// The healths.
+const (
+	Healthy     Health = "ok"
+	Bad         Health = "bad"
+	Progressing Health = "progressing"
+	Waiting     Health = "waiting"
+	Paused      Health = "paused"
+	Neutral     Health = "neutral"
+	Warning     Health = "warning"
+)
+
+// Node is an object in the tree under a canary.
+type Node struct {
+	Kind     string    `json:"kind"`
+	Name     string    `json:"name"`
+	Status   string    `json:"status"`
+	Health   Health    `json:"health"`
+	Info     string    `json:"info,omitempty"`
+	Created  time.Time `json:"created,omitzero"`
+	Children []Node    `json:"children,omitempty"`
+}
+
+// summarize gathers a canary's summary: its status, workloads, route and
+// checks.
+func (a *App) summarize(ctx context.Context, cl *cluster, c *flaggerv1.Canary, meshProvider string) (*Summary, error) {
+	s := &Summary{Name: c.Name, Namespace: c.Namespace, Phase: phaseName(c.Status.Phase), Message: c.Status.Message,
+		Paused: c.Status.Paused, Suspended: c.Spec.Suspend, Provider: providerOf(c, meshProvider),
+		SetWeight: c.Status.CanaryWeight, FailedChecks: c.Status.FailedChecks, LastRequest: c.Status.LastRequest}
+	spec, err := analysisSpec(c, s.Provider, time.Second)
+	if err != nil {
+		s.Message = strings.TrimSpace("invalid canary: " + err.Error() + ". " + s.Message)
+	}
+	s.Strategy, s.Threshold = string(spec.Strategy), spec.Threshold
+	s.Step, s.Steps = progress(spec, c.Status)
+	root := Node{Kind: "Canary", Name: c.Name, Status: s.Phase, Health: phaseHealth(c), Created: c.CreationTimestamp.Time,
+		Info: c.Spec.TargetRef.Kind + "/" + c.Spec.TargetRef.Name}
+	wl, err := a.workloads(ctx, cl, c, s)
+	if err != nil {
+		return nil, err
+	}
+	root.Children = append(root.Children, wl...)
+	if n, ok := a.route(ctx, cl, c, s); ok {
+		root.Children = append(root.Children, n)
+	}
+	s.Checks = latestChecks(c)
+	if len(s.Checks) > 0 {
+		root.Children = append(root.Children, checksNode(s.Checks))
+	}
+	s.Tree = root
+	return s, nil
+}
+
+func phaseName(p flaggerv1.CanaryPhase) string {
+	if p == "" {
+		return string(flaggerv1.CanaryPhaseInitializing)
+	}
+	return string(p)
+}
+
+// progress is the step of the weight schedule the canary is on, or its
+// iteration for blue/green and A/B.
+func progress(spec analysis.Spec, st flaggerv1.CanaryStatus) (step, steps int) {
+	if spec.Strategy != analysis.StrategyCanary {
+		return min(st.Iterations, spec.Iterations), spec.Iterations
+	}
+	sched := analysis.Schedule(spec)
+	for i, w := range sched {
+		if w <= st.CanaryWeight {
+			step = i + 1
+		}
+	}
+	return step, len(sched)
+}
+
+func phaseHealth(c *flaggerv1.Canary) Health {
+	if c.Status.Paused {
+		return Paused
+	}
+	switch c.Status.Phase {
+	case flaggerv1.CanaryPhaseSucceeded, flaggerv1.CanaryPhaseInitialized:
+		return Healthy
+	case flaggerv1.CanaryPhaseFailed:
+		return Bad
+	case flaggerv1.CanaryPhaseWaiting, flaggerv1.CanaryPhaseWaitingPromotion:
+		return Waiting
+	case flaggerv1.CanaryPhaseTerminating, flaggerv1.CanaryPhaseTerminated:
+		return Neutral
+	}
+	return Progressing
+}
+
+// route reads the traffic object of the provider and the split it carries.
+func (a *App) route(ctx context.Context, cl *cluster, c *flaggerv1.Canary, s *Summary) (Node, bool) {
+	if r, err := routers.New(s.Provider, routers.Deps{Client: cl.client, Scheme: cl.client.Scheme()}); err != nil {
+		s.RouteError = err.Error()
+	} else if p, w, mirrored, err := r.GetRoutes(ctx, c); err != nil {
+		s.RouteError = err.Error()
+	} else {
+		s.ActualWeight = &w
+		if mirrored {
+			s.RouteError = fmt.Sprintf("primary %d, canary %d, mirrored", p, w)
+		}
+	}
+	ref, ok := routeObject(s.Provider, c)
+	if !ok {
+		return Node{}, false
+	}
+	n := Node{Kind: ref.kind, Name: ref.name, Status: "Missing", Health: Warning}
+	if created, err := a.objectCreated(ctx, cl, c.Namespace, ref); err == nil {
+		n.Status, n.Health, n.Created = "Found", Healthy, created
+	} else {
+		n.Info = oneLine(err.Error())
+	}
+	switch {
+	case s.ActualWeight != nil:
+		n.Info = fmt.Sprintf("primary %d%%, canary %d%%", 100-*s.ActualWeight, *s.ActualWeight)
+	case s.RouteError != "" && n.Health == Healthy:
+		n.Health, n.Info = Warning, oneLine(s.RouteError)
+	}
+	return n, true
+}
+
+// latestChecks is the newest result of each metric: the spec's metrics
+// first, in spec order, then any others found in the history.
+func latestChecks(c *flaggerv1.Canary) []flaggerv1.CheckResult {
+	latest := map[string]flaggerv1.CheckResult{}
+	var order []string
+	if c.Spec.Analysis != nil {
+		for _, m := range c.Spec.Analysis.Metrics {
+			order = append(order, m.Name)
+		}
+	}
+	for _, ch := range c.Status.Checks {
+		if _, seen := latest[ch.Metric]; !seen && !slices.Contains(order, ch.Metric) {
+			order = append(order, ch.Metric)
+		}
+		latest[ch.Metric] = ch
+	}
+	var out []flaggerv1.CheckResult
+	for _, m := range order {
+		if ch, ok := latest[m]; ok {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+func checksNode(checks []flaggerv1.CheckResult) Node {
+	n := Node{Kind: "Checks", Name: "checks", Status: "Passing", Health: Healthy}
+	for _, ch := range checks {
+		h := verdictHealth(ch.Verdict)
+		if h == Bad {
+			n.Status, n.Health = "Failing", Bad
+		}
+		n.Children = append(n.Children, Node{Kind: "Check", Name: ch.Metric, Status: string(ch.Verdict), Health: h,
+			Info: checkValue(ch), Created: ch.Time.Time})
+	}
+	return n
+}
+
+func verdictHealth(v flaggerv1.CheckVerdict) Health {
+	switch v {
+	case flaggerv1.VerdictPass:
+		return Healthy
+	case flaggerv1.VerdictFail, flaggerv1.VerdictError:
+		return Bad
+	case flaggerv1.VerdictNoData:
+		return Warning
+	}
+	return Neutral
+}

@@ -49,15 +49,18 @@ lint: ## gofmt, go vet, staticcheck (and govulncheck when ../shared/vulndb exist
 stack-build: ## build the local stack's binaries once (control plane, kwok, podinfo, prometheus)
 	hack/stack.sh build
 
-.PHONY: test
-test: verify-generate lint stack-build ## everything: unit, integration and end-to-end tests, fuzzing, chart checks
-	@set +e; \
-	eval "$$(PORT_BASE=$(TEST_PORT_BASE) hack/stack.sh up $(STACK_DIR))" || exit 1; \
+# with-stack runs a command with one local stack up, shared by every test
+# binary through WARBLER_KUBECONFIG, and stops the stack whatever happens.
+with-stack = set +e; \
+	eval "$$(PORT_BASE=$(TEST_PORT_BASE) STACK_OWNER_PID=$$$$ hack/stack.sh up $(STACK_DIR))" || exit 1; \
 	export WARBLER_KUBECONFIG=$$KUBECONFIG; \
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...; rc=$$?; \
-	if [ $$rc = 0 ]; then $(MAKE) --no-print-directory fuzz; rc=$$?; fi; \
+	$(1); rc=$$?; \
 	hack/stack.sh down $(STACK_DIR); \
 	exit $$rc
+
+.PHONY: test
+test: verify-generate lint stack-build ## everything: unit, integration and end-to-end tests, fuzzing, chart checks
+	@$(call with-stack,$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./... && $(MAKE) --no-print-directory fuzz)
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZ_TIME each
@@ -69,8 +72,9 @@ fuzz: ## run every fuzz target for FUZZ_TIME each
 	done
 
 .PHONY: bench
-bench: stack-build ## benchmarks; they print numbers and never fail on time
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: stack-build ## benchmarks on the local stack; they print numbers and never fail on time
+	@$(call with-stack,$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 90m ./test/bench/... && $(GO) test -run '^$$' -bench . -benchmem -timeout 30m $$($(GO) list ./... | grep -v /test/bench/))
+	$(GO) run ./test/bench/loadtester
 
 .PHONY: demo
 demo: stack-build ## run seed 003 (podinfo: promotion, then rollback) on an embedded local stack

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -16,6 +17,21 @@ import (
 
 // eventReason is the reason of every event, as in Flagger.
 const eventReason = "Synced"
+
+// eventAction is the event's action: its message, cut to the 128 bytes the
+// API allows. The events library folds events that share type, reason,
+// action and object version into one series, keeping the first message;
+// with a fixed action, the second message of a tick would be lost.
+func eventAction(msg string) string {
+	if len(msg) <= 128 {
+		return msg
+	}
+	cut := 128
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut]
+}
 
 // emit records the decision's events: a Kubernetes event on the Canary, a
 // JSON log line, and a call to the event webhooks.
@@ -44,7 +60,7 @@ func (t *tick) event(sev analysis.Severity, msg string) {
 		t.log.Info(msg)
 	}
 	if t.r.Recorder != nil {
-		t.r.Recorder.Eventf(t.c, nil, typ, eventReason, "Analysis", "%s", msg)
+		t.r.Recorder.Eventf(t.c, nil, typ, eventReason, eventAction(msg), "%s", msg)
 	}
 	t.r.eventsQ.send(t.c, t.r.Options.EventWebhook, typ, msg, t.now)
 }

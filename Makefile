@@ -21,7 +21,9 @@ BIN := bin
 STACK_DIR ?= /tmp/warbler-test-stack
 TEST_PORT_BASE ?= 33500
 TEST_TIMEOUT ?= 80m
-FUZZ_TIME ?= 15s
+# a count, not a duration: with -fuzztime <duration> Go sometimes fails a
+# run that merely reached its deadline ("context deadline exceeded")
+FUZZ_TIME ?= 30000x
 
 .PHONY: build
 build: ## build the three binaries into bin/
@@ -63,12 +65,11 @@ test: verify-generate lint stack-build ## everything: unit, integration and end-
 	@$(call with-stack,$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./... && $(MAKE) --no-print-directory fuzz)
 
 .PHONY: fuzz
-fuzz: ## run every fuzz target for FUZZ_TIME each
-	@for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$f ($(FUZZ_TIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_TIME) $$pkg || exit 1; \
-	  done; \
+fuzz: ## run every fuzz target for FUZZ_TIME executions each
+	@git grep -n '^func Fuzz' -- '*_test.go' | while IFS=: read -r file _ decl; do \
+	  f=$$(echo "$$decl" | sed 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); pkg=./$$(dirname "$$file"); \
+	  echo "fuzz $$pkg $$f ($(FUZZ_TIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_TIME) -timeout 10m $$pkg || exit 1; \
 	done
 
 .PHONY: bench

@@ -36,7 +36,10 @@ func (d *decider) checkMetrics() bool {
 	if failed != nil {
 		sev := SeverityWarn
 		if failed.Verdict == VerdictError {
+			// a query that cannot run is something to fix, not a
+			// measurement: say it in the status too
 			sev = SeverityError
+			d.st().Message = failed.Message
 		}
 		d.failCheck(sev, "%s", failed.Message)
 		return false

@@ -1,7 +1,6 @@
 package charts_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -31,20 +30,7 @@ import (
 
 // syncBuffer collects a process's output while the test reads it.
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	testenv.LogBuffer
 }
 
 // process is a chart's container run as a local process.

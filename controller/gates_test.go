@@ -166,7 +166,9 @@ func TestBadReferencesAreReportedAndOthersProgress(t *testing.T) {
 	noSelector.Spec.Selector.MatchLabels = map[string]string{"tier": "web"}
 	noSelector.Spec.Template.Labels = map[string]string{"tier": "web"}
 	good := deployment(ns, "good", imageV1, 1)
-	create(t, noSelector, good, deployment(ns, "hanging", imageV1, 1),
+	noTemplate := canary(ns, "notemplate", "kubernetes:replicas", &flaggerv1.CanaryAnalysis{Interval: "1s", Threshold: 2, StepWeight: 50,
+		Metrics: []flaggerv1.CanaryMetric{{Name: "errors", TemplateRef: &flaggerv1.CrossNamespaceObjectReference{Name: "absent"}}}})
+	create(t, noSelector, good, deployment(ns, "hanging", imageV1, 1), deployment(ns, "notemplate", imageV1, 1), noTemplate,
 		canary(ns, "missing", "kubernetes", &flaggerv1.CanaryAnalysis{Interval: "1s", Threshold: 1, Iterations: 1}),
 		canary(ns, "nolabels", "kubernetes", &flaggerv1.CanaryAnalysis{Interval: "1s", Threshold: 1, Iterations: 1}),
 		canary(ns, "hanging", "kubernetes:replicas", &flaggerv1.CanaryAnalysis{Interval: "1s", Threshold: 5, StepWeight: 50, Webhooks: []flaggerv1.CanaryWebhook{slowHook}}),
@@ -175,6 +177,11 @@ func TestBadReferencesAreReportedAndOthersProgress(t *testing.T) {
 	waitMessage(t, ns, "missing", "deployment missing."+ns+" not found (spec.targetRef)")
 	waitMessage(t, ns, "nolabels", "deployment nolabels."+ns+" spec.selector.matchLabels must contain one of [app name app.kubernetes.io/name]")
 	waitEvent(t, ns, "missing", "deployment missing."+ns+" not found")
+
+	waitPhase(t, ns, "notemplate", flaggerv1.CanaryPhaseInitialized, 60*time.Second, nil)
+	setImage(t, ns, "notemplate", imageV2)
+	waitMessage(t, ns, "notemplate", "metric template absent."+ns+" not found")
+	waitEvent(t, ns, "notemplate", "Metric query failed for errors: invalid query: metric template absent."+ns+" not found")
 
 	waitPhase(t, ns, "hanging", flaggerv1.CanaryPhaseInitialized, 60*time.Second, nil)
 	waitPhase(t, ns, "good", flaggerv1.CanaryPhaseInitialized, 60*time.Second, nil)

@@ -1,13 +1,10 @@
 package controller_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,20 +15,12 @@ import (
 
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
-	"github.com/warbler-dev/warbler/controller"
-	"github.com/warbler-dev/warbler/internal/logging"
+	"github.com/warbler-dev/warbler/internal/controllertest"
 	"github.com/warbler-dev/warbler/internal/testenv"
-	"github.com/warbler-dev/warbler/providers/routers"
 )
 
 var env *testenv.Env
@@ -44,37 +33,14 @@ func TestMain(m *testing.M) {
 
 // logBuffer collects the controller's JSON log lines.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the parsed log lines.
-func (b *logBuffer) lines() []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
-	sc.Buffer(make([]byte, 1<<20), 1<<22)
-	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
+	testenv.LogBuffer
 }
 
 // messages returns the msg of every line about a canary, in order: what
 // `jq .msg` shows.
 func (b *logBuffer) messages(canary string) []string {
 	var out []string
-	for _, l := range b.lines() {
+	for _, l := range b.Lines() {
 		if c, _ := l["canary"].(string); c == canary {
 			out = append(out, fmt.Sprint(l["msg"]))
 		}
@@ -95,83 +61,18 @@ func (b *logBuffer) waitLog(t *testing.T, canary, msg string, timeout time.Durat
 	})
 }
 
-// startController runs the reconciler in-process against the namespaces,
-// with 1s as the shortest interval, until the test ends.
+// startController runs the controller in-process for the namespaces until
+// the test ends.
 func startController(t *testing.T, logs io.Writer, namespaces ...string) {
 	t.Helper()
-	if logs == nil {
-		logs = io.Discard
-	}
-	log := logging.New(logs, slog.LevelDebug)
-	nsCfg := map[string]cache.Config{}
-	for _, ns := range namespaces {
-		nsCfg[ns] = cache.Config{}
-	}
-	scheme := testenv.Scheme()
-	if err := routers.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Cache: cache.Options{DefaultNamespaces: nsCfg},
-		// tests start several managers in one process
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &controller.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
-		Recorder: mgr.GetEventRecorder("flagger"),
-		Options: controller.Options{MeshProvider: "kubernetes", EnableConfigTracking: true, MinInterval: time.Second,
-			Workers: 4, Version: "test", Log: log, RouteAcceptanceTimeout: 2 * time.Second},
-		Metrics: &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(), MeshProvider: "kubernetes"},
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	controllertest.Start(t, env, controllertest.Config{Namespaces: namespaces, Logs: logs})
 }
 
-// deployment is a Deployment of podinfo with the label app=<name>.
-func deployment(ns, name, image string, replicas int32) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "podinfod", Image: image,
-					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 9898}},
-				}}},
-			},
-		},
-	}
-}
-
-// canary is a Canary of the Deployment with the given analysis.
-func canary(ns, name, provider string, a *flaggerv1.CanaryAnalysis) *flaggerv1.Canary {
-	return &flaggerv1.Canary{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: flaggerv1.CanarySpec{
-			Provider:  provider,
-			TargetRef: flaggerv1.LocalObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
-			Service:   flaggerv1.CanaryService{Port: 9898},
-			Analysis:  a,
-		},
-	}
-}
+// deployment and canary are the fixtures of testenv.
+var (
+	deployment = testenv.Deployment
+	canary     = testenv.Canary
+)
 
 func create(t *testing.T, objs ...client.Object) {
 	t.Helper()

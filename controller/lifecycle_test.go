@@ -121,7 +121,7 @@ func TestCanaryPromotion(t *testing.T) {
 			key := "podinfo." + ns
 			logs.waitLog(t, key, "Promotion completed! Scaling down "+key, 10*time.Second)
 			if testing.Verbose() {
-				for _, l := range logs.lines() {
+				for _, l := range logs.Lines() {
 					t.Log(l["level"], l["msg"], l["err"], l["error"])
 				}
 			}

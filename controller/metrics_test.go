@@ -54,7 +54,7 @@ func startTraffic(t *testing.T, base string, rps int) *traffic {
 
 // podinfoAsPods runs a primary and a canary podinfo scraped by Prometheus
 // as if they were pods of the canary's Deployments in ns.
-func podinfoAsPods(t *testing.T, ns string) (canary *testenv.Podinfo, prom *testenv.Prometheus) {
+func podinfoAsPods(t testing.TB, ns string) (canary *testenv.Podinfo, prom *testenv.Prometheus) {
 	primary := testenv.StartPodinfo(t, "podinfo-primary")
 	canary = testenv.StartPodinfo(t, "podinfo-canary")
 	prom = testenv.StartPrometheus(t, time.Second,

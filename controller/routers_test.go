@@ -285,6 +285,7 @@ func TestSeed000HTTPRouteKeepsHandAddedRule(t *testing.T) {
 	}}
 	create(t, route)
 	c := canary(ns, "podinfo", "gatewayapi:v1", &flaggerv1.CanaryAnalysis{Interval: "1s", Threshold: 1, StepWeight: 50})
+	c.Spec.RevertOnDeletion = true
 	c.Spec.Service.GatewayRefs = []flaggerv1.ParentReference{{Name: "default", SectionName: ptr.To("web")}}
 	c.Spec.Service.Hosts = []string{"example.com"}
 	create(t, deployment(ns, "podinfo", imageV1, 1), c)
@@ -309,4 +310,25 @@ func TestSeed000HTTPRouteKeepsHandAddedRule(t *testing.T) {
 	if !found {
 		t.Errorf("the hand-added /legacy rule is gone after a release: %v", rules)
 	}
+
+	// deleting the Canary (revertOnDeletion) gives the route back as it was
+	if err := env.Client.Delete(context.Background(), getCanary(t, ns, "podinfo")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, func() error {
+		u, ok := unstructuredObj(t, route.GroupVersionKind(), ns, "podinfo")
+		if !ok {
+			return fmt.Errorf("the HTTPRoute that existed before Warbler is gone")
+		}
+		rules, _, _ := unstructured.NestedSlice(u.Object, "spec", "rules")
+		want, _, _ := unstructured.NestedSlice(route.Object, "spec", "rules")
+		if len(rules) != len(want) {
+			return fmt.Errorf("route has %d rules after the Canary's deletion, want the original %d", len(rules), len(want))
+		}
+		refs, _, _ := unstructured.NestedSlice(rules[0].(map[string]any), "backendRefs")
+		if len(refs) != 2 || refs[0].(map[string]any)["name"] != "podinfo-stable" {
+			return fmt.Errorf("first rule's backends %v, want the original podinfo-stable/podinfo-canary", refs)
+		}
+		return nil
+	})
 }

@@ -1,18 +1,17 @@
 package loadtester
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/warbler-dev/warbler/internal/testenv"
 
 	"github.com/warbler-dev/warbler/internal/logging"
 	"github.com/warbler-dev/warbler/loadtester/gates"
@@ -20,33 +19,12 @@ import (
 
 // logBuffer collects JSON log lines; tasks log from their own goroutines.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the decoded log lines.
-func (b *logBuffer) lines() []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for line := range strings.Lines(b.buf.String()) {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
+	testenv.LogBuffer
 }
 
 // find returns the first line whose msg is msg.
 func (b *logBuffer) find(msg string) map[string]any {
-	for _, l := range b.lines() {
+	for _, l := range b.Lines() {
 		if l["msg"] == msg {
 			return l
 		}
@@ -56,7 +34,7 @@ func (b *logBuffer) find(msg string) map[string]any {
 
 func (b *logBuffer) count(msg string) int {
 	n := 0
-	for _, l := range b.lines() {
+	for _, l := range b.Lines() {
 		if l["msg"] == msg {
 			n++
 		}
@@ -74,7 +52,7 @@ func (b *logBuffer) waitFor(t *testing.T, msg string, timeout time.Duration) map
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("log line %q did not appear; log:\n%s", msg, b.buf.String())
+	t.Fatalf("log line %q did not appear; log:\n%s", msg, b.String())
 	return nil
 }
 

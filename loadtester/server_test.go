@@ -163,7 +163,7 @@ func TestBearerTokens(t *testing.T) {
 	if f.log.find("rejected POST /gate/approve from "+strings.TrimPrefix(url, "http://")) == nil {
 		// the port is the client's, not the server's: just check a rejection was logged
 		found := false
-		for _, l := range f.log.lines() {
+		for _, l := range f.log.Lines() {
 			found = found || strings.HasPrefix(l["msg"].(string), "rejected POST /gate/approve from 127.0.0.1:")
 		}
 		if !found {

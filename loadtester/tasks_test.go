@@ -334,7 +334,7 @@ func TestLoadTaskAnswersWithItsResultAndKeepsIt(t *testing.T) {
 	}
 	mu.Unlock()
 	l := f.log.find("command finished load " + srv.URL)
-	if l == nil || f.log.lines()[len(f.log.lines())-2]["result"] == nil {
+	if l == nil || f.log.Lines()[len(f.log.Lines())-2]["result"] == nil {
 		t.Errorf("load summary not logged with its result")
 	}
 }

@@ -1,6 +1,9 @@
 package webhooks
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Payload is the JSON body POSTed to every webhook.
 type Payload struct {
@@ -78,4 +81,22 @@ type Latency struct {
 	P999 float64 `json:"p999"`
 	Max  float64 `json:"max"`
 	Mean float64 `json:"mean"`
+}
+
+// StatusCounts turns response counts by status code and transport errors
+// into LoadResult.StatusCodes: codes as strings, transport errors summed
+// under "error".
+func StatusCounts(codes map[int]int64, transportErrors map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(codes)+1)
+	for c, n := range codes {
+		out[strconv.Itoa(c)] = n
+	}
+	var errs int64
+	for _, n := range transportErrors {
+		errs += n
+	}
+	if errs > 0 {
+		out["error"] = errs
+	}
+	return out
 }

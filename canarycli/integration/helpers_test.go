@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,20 +19,15 @@ import (
 
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/warbler-dev/warbler/analysis"
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/canarycli"
 	"github.com/warbler-dev/warbler/controller"
-	"github.com/warbler-dev/warbler/internal/logging"
+	"github.com/warbler-dev/warbler/internal/controllertest"
 	"github.com/warbler-dev/warbler/internal/testenv"
 )
 
@@ -74,49 +68,13 @@ func (m *metrics) Run(_ context.Context, _ *flaggerv1.Canary, cm flaggerv1.Canar
 	return analysis.MetricResult{Outcome: analysis.QueryOK, Value: v, Query: cm.Query}
 }
 
-// startController runs the reconciler in-process for the namespace, with
-// 1s as the shortest interval, until the test ends (as controller tests
-// do).
+// startController runs the controller in-process for the namespace until
+// the test ends.
 func startController(t *testing.T, ns string, m controller.MetricRunner, alerts controller.Notifier) {
 	t.Helper()
-	log := logging.New(io.Discard, slog.LevelDebug)
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &controller.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: env.Scheme,
-		Recorder: mgr.GetEventRecorder("flagger"), Metrics: m, Alerts: alerts,
-		Options: controller.Options{MeshProvider: "kubernetes", EnableConfigTracking: true, MinInterval: time.Second,
-			Workers: 4, Version: "test", Log: log},
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	if n, ok := alerts.(interface {
-		Start(context.Context) error
-		NeedLeaderElection() bool
-	}); ok {
-		if err := mgr.Add(n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	controllertest.Start(t, env, controllertest.Config{Namespaces: []string{ns}, Metrics: m, Alerts: alerts})
 }
 
-// kubectlCanary runs the plugin in-process against the test cluster.
 func kubectlCanary(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	return kubectlCanaryAt(t, time.Now, args...)
@@ -138,35 +96,11 @@ func kubectlCanaryAt(t *testing.T, now func() time.Time, args ...string) (int, s
 	return code, stdout.String(), stderr.String()
 }
 
-func deployment(ns, name, image string, replicas int32) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "podinfod", Image: image,
-					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 9898}},
-				}}},
-			},
-		},
-	}
-}
-
-func canaryOf(ns, name, provider string, a *flaggerv1.CanaryAnalysis) *flaggerv1.Canary {
-	return &flaggerv1.Canary{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: flaggerv1.CanarySpec{
-			Provider:  provider,
-			TargetRef: flaggerv1.LocalObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: name},
-			Service:   flaggerv1.CanaryService{Port: 9898},
-			Analysis:  a,
-		},
-	}
-}
+// deployment and canaryOf are the fixtures of testenv.
+var (
+	deployment = testenv.Deployment
+	canaryOf   = testenv.Canary
+)
 
 // checkedMetrics are a builtin and a custom metric.
 func checkedMetrics() []flaggerv1.CanaryMetric {

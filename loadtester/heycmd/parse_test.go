@@ -2,6 +2,7 @@ package heycmd
 
 import (
 	"math"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -144,7 +145,8 @@ func FuzzParse(f *testing.F) {
 		if c.C < 1 || c.C > MaxWorkers || c.N < c.C || c.QPS < 0 || c.Timeout < 0 || c.Duration < 0 {
 			t.Fatalf("Parse accepted an unrunnable command: %+v", c)
 		}
-		if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
+		// schemes are case-insensitive: hTtp://x is an http URL
+		if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 			t.Fatalf("Parse accepted URL %q", c.URL)
 		}
 		if _, err := c.request(t.Context(), c.Body); err != nil {

@@ -221,17 +221,7 @@ func truncate(b []byte, n int) string {
 // Result renders the summary as the loadtester's wire type, so a hey run is
 // readable at /results like a load task (with Generator "hey").
 func (s *Summary) Result(canary string) webhooks.LoadResult {
-	codes := make(map[string]int64, len(s.StatusCodes)+1)
-	for c, n := range s.StatusCodes {
-		codes[strconv.Itoa(c)] = n
-	}
-	var transport int64
-	for _, n := range s.Errors {
-		transport += n
-	}
-	if transport > 0 {
-		codes["error"] = transport
-	}
+	codes := webhooks.StatusCounts(s.StatusCodes, s.Errors)
 	r := webhooks.LoadResult{
 		Canary: canary, Generator: "hey", URL: s.URL, Method: s.Method,
 		Started: s.Started, Finished: s.Finished,

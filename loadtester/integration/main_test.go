@@ -39,20 +39,7 @@ func TestMain(m *testing.M) {
 
 // logBuffer collects the JSON log lines of an in-process loadtester.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	testenv.LogBuffer
 }
 
 // waitFor returns the first log line whose msg starts with prefix.

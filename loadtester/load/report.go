@@ -5,7 +5,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/warbler-dev/warbler/webhooks"
@@ -134,17 +133,7 @@ func (a *aggregator) countError(msg string) {
 // Result renders the report as the loadtester's wire type, the JSON served
 // at /results/{namespace}/{name} and read by the loadtest metric provider.
 func (r *Report) Result(canary string) webhooks.LoadResult {
-	codes := make(map[string]int64, len(r.StatusCodes)+1)
-	for c, n := range r.StatusCodes {
-		codes[strconv.Itoa(c)] = n
-	}
-	var transport int64
-	for _, n := range r.TransportErrors {
-		transport += n
-	}
-	if transport > 0 {
-		codes["error"] = transport
-	}
+	codes := webhooks.StatusCounts(r.StatusCodes, r.TransportErrors)
 	return webhooks.LoadResult{
 		Canary: canary, Generator: "load", URL: r.URL, Method: r.Method,
 		Started: r.Started, Finished: r.Finished,

@@ -1,12 +1,10 @@
 package routers
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,20 +47,7 @@ func routerClient(t testing.TB) client.Client {
 
 // logBuffer collects the JSON log lines of a router.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+	testenv.LogBuffer
 }
 
 // testDeps returns Deps on a direct client and a buffer of its logs.

@@ -1,0 +1,90 @@
+// Package controllertest runs the canary controller in-process for
+// integration tests, against the stack of internal/testenv.
+package controllertest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/warbler-dev/warbler/controller"
+	"github.com/warbler-dev/warbler/internal/logging"
+	"github.com/warbler-dev/warbler/internal/testenv"
+	"github.com/warbler-dev/warbler/providers/routers"
+)
+
+// Config of a test's controller.
+type Config struct {
+	// Namespaces the controller watches.
+	Namespaces []string
+	// Logs receives its JSON log; discarded when nil.
+	Logs io.Writer
+	// Metrics runs metric checks; PrometheusChecks when nil.
+	Metrics controller.MetricRunner
+	// Alerts receives alerts; it is also started when it is a manager
+	// Runnable.
+	Alerts controller.Notifier
+}
+
+// Start runs a controller until the test ends: the kubernetes provider by
+// default, 1s as the shortest analysis interval, routes accepted after 2s.
+func Start(t testing.TB, env *testenv.Env, cfg Config) {
+	t.Helper()
+	logs := cfg.Logs
+	if logs == nil {
+		logs = io.Discard
+	}
+	nsCfg := map[string]cache.Config{}
+	for _, ns := range cfg.Namespaces {
+		nsCfg[ns] = cache.Config{}
+	}
+	scheme := testenv.Scheme()
+	if err := routers.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Cache: cache.Options{DefaultNamespaces: nsCfg},
+		// tests start several managers in one process
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := cfg.Metrics
+	if metrics == nil {
+		metrics = &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(), MeshProvider: "kubernetes"}
+	}
+	r := &controller.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
+		Recorder: mgr.GetEventRecorder("flagger"), Metrics: metrics, Alerts: cfg.Alerts,
+		Options: controller.Options{MeshProvider: "kubernetes", EnableConfigTracking: true, MinInterval: time.Second,
+			Workers: 4, Version: "test", Log: logging.New(logs, slog.LevelDebug), RouteAcceptanceTimeout: 2 * time.Second},
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	if run, ok := cfg.Alerts.(manager.Runnable); ok {
+		if err := mgr.Add(run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+}

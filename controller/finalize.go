@@ -79,6 +79,7 @@ func (t *tick) finalize(ctx context.Context, d analysis.Decision) error {
 	if err := t.r.Client.Patch(ctx, t.c, patch); err != nil {
 		return fmt.Errorf("removing the finalizer of canary %s: %w", t.c.Key(), err)
 	}
+	t.r.written.Store(client.ObjectKeyFromObject(t.c), t.c.ResourceVersion)
 	t.event(analysis.SeverityInfo, fmt.Sprintf("Terminated canary %s", t.c.Key()))
 	return nil
 }
@@ -101,4 +102,16 @@ func (t *tick) revertApex(ctx context.Context) error {
 	}
 	upd.OwnerReferences = owners
 	return t.r.Client.Patch(ctx, upd, client.MergeFrom(&svc))
+}
+
+// release removes the finalizer of a Canary that cannot be reverted (its
+// target is gone, its spec is invalid), so that its deletion does not hang.
+func (t *tick) release(ctx context.Context, cause error) error {
+	t.event(analysis.SeverityWarn, fmt.Sprintf("Cannot revert canary %s: %v; removing the finalizer", t.c.Key(), cause))
+	patch := client.MergeFrom(t.c.DeepCopy())
+	controllerutil.RemoveFinalizer(t.c, FinalizerName)
+	if err := t.r.Client.Patch(ctx, t.c, patch); err != nil {
+		return fmt.Errorf("removing the finalizer of canary %s: %w", t.c.Key(), err)
+	}
+	return nil
 }

@@ -175,6 +175,29 @@ func TestBadReferencesAreReportedAndOthersProgress(t *testing.T) {
 		canary(ns, "good", "kubernetes:replicas", &flaggerv1.CanaryAnalysis{Interval: "1s", Threshold: 1, StepWeight: 50}))
 
 	waitMessage(t, ns, "missing", "deployment missing."+ns+" not found (spec.targetRef)")
+	// deleting it does not hang on its finalizer: there is nothing to revert
+	missing := getCanary(t, ns, "missing")
+	patch := client.MergeFrom(missing.DeepCopy())
+	missing.Spec.RevertOnDeletion = true
+	if err := env.Client.Patch(context.Background(), missing, patch); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if c := getCanary(t, ns, "missing"); len(c.Finalizers) == 0 {
+			return fmt.Errorf("no finalizer yet on %s", c.Name)
+		}
+		return nil
+	})
+	if err := env.Client.Delete(context.Background(), missing); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		var c flaggerv1.Canary
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(missing), &c); err == nil {
+			return fmt.Errorf("canary %s still there with finalizers %v", c.Name, c.Finalizers)
+		}
+		return nil
+	})
 	waitMessage(t, ns, "nolabels", "deployment nolabels."+ns+" spec.selector.matchLabels must contain one of [app name app.kubernetes.io/name]")
 	waitEvent(t, ns, "missing", "deployment missing."+ns+" not found")
 

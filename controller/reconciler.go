@@ -183,7 +183,9 @@ func (r *Reconciler) staleCache(ctx context.Context, c *flaggerv1.Canary) (bool,
 	}
 	var fresh flaggerv1.Canary
 	if err := r.APIReader.Get(ctx, key, &fresh); err != nil {
-		return false, client.IgnoreNotFound(err)
+		// gone already: acting on the cached copy would re-create what
+		// its deletion just cleaned up
+		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
 	}
 	r.written.Store(key, fresh.ResourceVersion)
 	return fresh.ResourceVersion != c.ResourceVersion, nil

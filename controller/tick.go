@@ -45,13 +45,27 @@ func (t *tick) run(ctx context.Context) (ctrl.Result, error) {
 		return ctrl.Result{}, err
 	}
 	if err := t.validate(); err != nil {
+		if t.c.DeletionTimestamp != nil {
+			return ctrl.Result{}, t.release(ctx, err)
+		}
 		return t.hold(ctx, err, 0)
 	}
 	if err := t.findTarget(ctx); err != nil {
+		// a deleting Canary whose target is gone has nothing to revert;
+		// other errors are retried so that the revert is not skipped
+		if t.c.DeletionTimestamp != nil && errors.Is(err, errTargetMissing) {
+			return ctrl.Result{}, t.release(ctx, err)
+		}
 		return t.hold(ctx, err, t.spec.Interval)
 	}
-	if err := t.ensure(ctx); err != nil {
-		return t.hold(ctx, err, t.spec.Interval)
+	if t.c.DeletionTimestamp != nil && t.primary == nil {
+		return ctrl.Result{}, t.release(ctx, errors.New("nothing to revert: the primary was never created"))
+	}
+	// a Canary being deleted only reverts; it creates nothing
+	if t.c.DeletionTimestamp == nil {
+		if err := t.ensure(ctx); err != nil {
+			return t.hold(ctx, err, t.spec.Interval)
+		}
 	}
 	obs, err := t.observe(ctx)
 	if err != nil {
@@ -131,6 +145,9 @@ func (t *tick) routerDeps() routers.Deps {
 
 // findTarget reads the target and the primary, the selector label, and the
 // tracked configs.
+// errTargetMissing is the error of a Canary whose targetRef names no object.
+var errTargetMissing = errors.New("not found")
+
 func (t *tick) findTarget(ctx context.Context) error {
 	ref := t.c.Spec.TargetRef
 	var err error
@@ -138,7 +155,7 @@ func (t *tick) findTarget(ctx context.Context) error {
 		return err
 	}
 	if t.target == nil {
-		return fmt.Errorf("%s %s.%s not found (spec.targetRef)", strings.ToLower(ref.Kind), ref.Name, t.c.Namespace)
+		return fmt.Errorf("%s %s.%s %w (spec.targetRef)", strings.ToLower(ref.Kind), ref.Name, t.c.Namespace, errTargetMissing)
 	}
 	if t.label, t.value, err = selectorLabel(t.target, t.r.Options.SelectorLabels); err != nil {
 		return err

@@ -19,7 +19,7 @@ VULNDB ?= $(abspath ../shared/vulndb)
 BIN := bin
 # The stack that `make test` starts once and shares with every test binary.
 STACK_DIR ?= /tmp/warbler-test-stack
-TEST_PORT_BASE ?= 33500
+TEST_PORT_BASE ?= 23500
 TEST_TIMEOUT ?= 80m
 # a count, not a duration: with -fuzztime <duration> Go sometimes fails a
 # run that merely reached its deadline ("context deadline exceeded")

@@ -186,20 +186,10 @@ var (
 func binaries(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
-		gobin, err := exec.LookPath("go")
-		if err != nil {
-			binErr = fmt.Errorf("the go command is needed to build the binaries the charts run: %w", err)
-			return
-		}
 		if binDir, binErr = os.MkdirTemp("", "warbler-charts-bin-"); binErr != nil {
 			return
 		}
-		cmd := exec.Command(gobin, "build", "-o", binDir+string(filepath.Separator), "./cmd/warbler", "./cmd/loadtester")
-		cmd.Dir = env.Root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build ./cmd/warbler ./cmd/loadtester: %w\n%s", err, out)
-		}
+		binErr = testenv.BuildInto(binDir, "./cmd/warbler", "./cmd/loadtester")
 	})
 	if binErr != nil {
 		t.Fatal(binErr)

@@ -22,14 +22,7 @@ import (
 // buildController builds cmd/warbler once per test.
 func buildController(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "warbler")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/warbler")
-	cmd.Dir = env.Root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/warbler: %v\n%s", err, out)
-	}
-	return bin
+	return filepath.Join(testenv.Build(t, "./cmd/warbler"), "warbler")
 }
 
 // startBinary runs the built controller against one namespace; its log

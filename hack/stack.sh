@@ -23,7 +23,8 @@
 #   WARBLER_CACHE   cache root (default ~/.cache/warbler)
 #   STACK_DIR       state dir of up/down/env/status (default /tmp/warbler-stack)
 #   PORT_BASE       first of six ports: etcd client, etcd peer, apiserver,
-#                   controller-manager, scheduler, kwok (default 32500)
+#                   controller-manager, scheduler, kwok (default 22500; keep it below the
+#                   ephemeral range, 32768 and up on Linux)
 #   STACK_OWNER_PID when set, "up" also starts a watcher that stops the stack
 #                   once that process is gone (tests use it so that a crashed
 #                   test binary leaves nothing running)
@@ -44,7 +45,7 @@ CACHE=${WARBLER_CACHE:-$HOME/.cache/warbler}
 BIN=$CACHE/bin
 SRC=$CACHE/src
 HOST=127.0.0.1
-PORT_BASE=${PORT_BASE:-32500}
+PORT_BASE=${PORT_BASE:-22500}
 
 say() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { say "error: $*"; exit 1; }

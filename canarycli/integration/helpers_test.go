@@ -113,28 +113,20 @@ func checkedMetrics() []flaggerv1.CanaryMetric {
 
 func create(t *testing.T, objs ...client.Object) {
 	t.Helper()
-	for _, o := range objs {
-		if err := env.Client.Create(context.Background(), o); err != nil {
-			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
-		}
-	}
+	env.Create(t, objs...)
 }
 
 func getCanary(t *testing.T, ns, name string) *flaggerv1.Canary {
 	t.Helper()
 	var c flaggerv1.Canary
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &c); err != nil {
-		t.Fatal(err)
-	}
+	env.Get(t, ns, name, &c)
 	return &c
 }
 
 func getDeployment(t *testing.T, ns, name string) *appsv1.Deployment {
 	t.Helper()
 	var d appsv1.Deployment
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &d); err != nil {
-		t.Fatal(err)
-	}
+	env.Get(t, ns, name, &d)
 	return &d
 }
 

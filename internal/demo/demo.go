@@ -304,7 +304,8 @@ func (s *scenario) apply(ctx context.Context) error {
         (primary podinfo %s); there is no cluster DNS.
       - analysis.interval %s instead of 10s, so the 20 steps of 5%% take under a minute, not four.
       - no kubelet: kwok plays the node, so pods are Ready without containers; the podinfo
-        processes stand for the canary's and the primary's pods.
+        processes stand for the canary's and the primary's pods, and the demo sends them the
+        kubelet's readiness probes (GET /readyz each second).
       - no gateway: simulated users send 20 requests/s straight to the two podinfo processes,
         split by the HTTPRoute's weights, as a gateway applying it would.`, s.loadtesterURL, s.canary.URL, s.primary.URL, c.Spec.Analysis.Interval)
 	if out, err := json.MarshalIndent(c.Spec.Analysis.Webhooks, "      ", "  "); err == nil {

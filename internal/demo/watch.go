@@ -114,7 +114,10 @@ func (s *scenario) routeSplit(ctx context.Context) string {
 }
 
 // users stand for production traffic: rate requests a second to the
-// primary and the canary, split by the route's weights.
+// primary and the canary, split evenly by the route's weights. With them
+// run the kubelet's readiness probes, which hit each podinfo process once a
+// second as they would hit the pods, so that the request series of a canary
+// exist before its first check.
 type users struct {
 	canaryWeight atomic.Int64
 	cancel       context.CancelFunc
@@ -127,25 +130,34 @@ func startUsers(ctx context.Context, primary, canary string) *users {
 	ctx, cancel := context.WithCancel(ctx)
 	u := &users{cancel: cancel, done: make(chan struct{})}
 	hc := &http.Client{Timeout: 5 * time.Second}
+	get := func(url string) {
+		if resp, err := hc.Get(url); err == nil {
+			resp.Body.Close()
+		}
+	}
 	go func() {
 		defer close(u.done)
 		tick := time.NewTicker(time.Second / userRate)
 		defer tick.Stop()
-		for n := int64(0); ; n++ {
+		// share accumulates the canary's weight so that its requests are
+		// spread over the second, not sent in bursts
+		share := int64(0)
+		for n := 0; ; n++ {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
 			}
+			if n%userRate == 0 {
+				go get(primary + "/readyz")
+				go get(canary + "/readyz")
+			}
 			target := primary
-			if n%100 < u.canaryWeight.Load() {
+			if share += u.canaryWeight.Load(); share >= 100 {
+				share -= 100
 				target = canary
 			}
-			go func() {
-				if resp, err := hc.Get(target + "/"); err == nil {
-					resp.Body.Close()
-				}
-			}()
+			go get(target + "/")
 		}
 	}()
 	return u

@@ -125,19 +125,15 @@ func Poll(ctx context.Context, interval time.Duration, f func() error) error {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func FreePort() (int, error) { return FreePortRange(1) }
 
 // FreePortRange finds n consecutive free ports on 127.0.0.1.
 func FreePortRange(n int) (int, error) {
 	for range 50 {
-		base := 20000 + rand.IntN(20000)
+		// below the ephemeral range (32768 and up on Linux), where any
+		// client connection may hold a port between this check and the
+		// bind of the process that needs it
+		base := 20000 + rand.IntN(12000)
 		ok := true
 		for p := base; p < base+n && ok; p++ {
 			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))

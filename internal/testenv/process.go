@@ -2,7 +2,11 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,6 +54,34 @@ func stopWithTest(t testing.TB, p *Process) {
 			}
 		}
 	})
+}
+
+// Build compiles the module's commands (paths relative to the module root,
+// such as "./cmd/warbler") into a temporary folder of the test and returns
+// the folder; each binary is named after its package folder.
+func Build(t testing.TB, pkgs ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := BuildInto(dir, pkgs...); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// BuildInto is Build into a folder that outlives a test, for binaries built
+// once per test binary.
+func BuildInto(dir string, pkgs ...string) error {
+	root, err := stack.Root()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("go", append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", strings.Join(pkgs, " "), err, out)
+	}
+	return nil
 }
 
 // StackBinary returns the path of a binary from the stack's cache.

@@ -164,6 +164,24 @@ func (e *Env) Namespace(t testing.TB) string {
 	return name
 }
 
+// Create creates the objects, failing the test on the first error.
+func (e *Env) Create(t testing.TB, objs ...client.Object) {
+	t.Helper()
+	for _, o := range objs {
+		if err := e.Client.Create(context.Background(), o); err != nil {
+			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
+		}
+	}
+}
+
+// Get reads the object ns/name into obj, failing the test on an error.
+func (e *Env) Get(t testing.TB, ns, name string, obj client.Object) {
+	t.Helper()
+	if err := e.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
+		t.Fatalf("reading %T %s.%s: %v", obj, name, ns, err)
+	}
+}
+
 var notDNS = regexp.MustCompile(`[^a-z0-9-]+`)
 
 func namespaceName(testName string) string {

@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -181,12 +180,7 @@ func loadtesterBinary(t *testing.T) string {
 			return
 		}
 		binary = filepath.Join(dir, "loadtester")
-		cmd := exec.Command("go", "build", "-o", binary, "./cmd/loadtester")
-		cmd.Dir = env.Root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/loadtester: %v\n%s", err, out)
-		}
+		buildErr = testenv.BuildInto(dir, "./cmd/loadtester")
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)

@@ -148,10 +148,13 @@ var httpRouteV1beta1 = httpRouteAPI{
 }
 
 // lastSpecChange is when Warbler last changed the route's spec, or when the
-// route was created.
+// route was created, whichever is later: the change is stamped before it is
+// written, and the first write of an HTTPRoute can take seconds while the
+// API server compiles the CRD's validation rules.
 func lastSpecChange(route metav1.Object) time.Time {
-	if t, err := time.Parse(time.RFC3339, route.GetAnnotations()[specChangedAt]); err == nil {
+	created := route.GetCreationTimestamp().Time
+	if t, err := time.Parse(time.RFC3339, route.GetAnnotations()[specChangedAt]); err == nil && t.After(created) {
 		return t
 	}
-	return route.GetCreationTimestamp().Time
+	return created
 }

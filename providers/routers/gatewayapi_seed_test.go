@@ -1,8 +1,6 @@
 package routers
 
 import (
-	"github.com/warbler-dev/warbler/internal/testenv"
-
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -11,6 +9,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
+	"github.com/warbler-dev/warbler/internal/testenv"
 )
 
 // seedGateway and seedRoute are seed 000's Gateway "default" and HTTPRoute

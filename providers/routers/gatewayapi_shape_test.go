@@ -1,8 +1,6 @@
 package routers
 
 import (
-	"github.com/warbler-dev/warbler/internal/testenv"
-
 	"strings"
 	"testing"
 
@@ -10,6 +8,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
+	"github.com/warbler-dev/warbler/internal/testenv"
 )
 
 // The service fields that map to HTTPRoute filters, matches and timeouts

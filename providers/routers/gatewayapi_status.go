@@ -28,7 +28,7 @@ func (g *GatewayAPIRouter) accepted(c *flaggerv1.Canary, route *gatewayv1.HTTPRo
 	// A route that no implementation has written status for since long
 	// after it was created has none watching it (or one that never
 	// reports): waiting on every change would only slow each step down.
-	silent := len(route.Status.Parents) == 0 && g.now().Sub(route.CreationTimestamp.Time) > g.acceptanceTimeout()
+	silent := len(route.Status.Parents) == 0 && g.now().Sub(route.CreationTimestamp.Time) >= g.acceptanceTimeout()
 	for _, ref := range route.Spec.ParentRefs {
 		cond := acceptedCondition(route, ref)
 		switch {

@@ -1,8 +1,6 @@
 package routers
 
 import (
-	"github.com/warbler-dev/warbler/internal/testenv"
-
 	"errors"
 	"fmt"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
+	"github.com/warbler-dev/warbler/internal/testenv"
 )
 
 // gatewayCanary is a Canary routed through the Gateway "gw" of its
@@ -278,5 +277,27 @@ func TestGatewayAPIAcceptance(t *testing.T) {
 	acceptRoute(t, d, ns, "podinfo", metav1.ConditionTrue, current)
 	if p, cw, _, err := r.GetRoutes(ctx, c); err != nil || p != 90 || cw != 10 {
 		t.Fatalf("GetRoutes once accepted = %d, %d, %v; want 90, 10", p, cw, err)
+	}
+}
+
+// The change is stamped before it is written; a write that took seconds
+// (the first HTTPRoute the API server validates compiles its CEL rules)
+// must not count as time already waited for the Gateway.
+func TestLastSpecChangeIsNeverBeforeCreation(t *testing.T) {
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	route := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(created)}}
+	for _, tc := range []struct {
+		stamp string
+		want  time.Time
+	}{
+		{"", created},
+		{"not a time", created},
+		{created.Add(-2 * time.Second).Format(time.RFC3339), created},
+		{created.Add(time.Minute).Format(time.RFC3339), created.Add(time.Minute)},
+	} {
+		route.Annotations = map[string]string{specChangedAt: tc.stamp}
+		if got := lastSpecChange(route); !got.Equal(tc.want) {
+			t.Errorf("stamp %q: lastSpecChange = %v, want %v", tc.stamp, got, tc.want)
+		}
 	}
 }

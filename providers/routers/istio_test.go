@@ -1,8 +1,6 @@
 package routers
 
 import (
-	"github.com/warbler-dev/warbler/internal/testenv"
-
 	"fmt"
 	"testing"
 
@@ -11,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
+	"github.com/warbler-dev/warbler/internal/testenv"
 )
 
 // vsWeights reads the weights of the destinations of one http route of a

@@ -1,13 +1,12 @@
 package routers
 
 import (
-	"github.com/warbler-dev/warbler/internal/testenv"
-
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
+	"github.com/warbler-dev/warbler/internal/testenv"
 )
 
 // Calls that change nothing write nothing: the traffic objects keep their

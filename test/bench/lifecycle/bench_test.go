@@ -150,13 +150,7 @@ func canary(ns, name string) *flaggerv1.Canary {
 
 // startController builds and runs cmd/warbler against the namespace.
 func startController(b *testing.B, ns string) *exec.Cmd {
-	bin := filepath.Join(b.TempDir(), "warbler")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/warbler")
-	build.Dir = env.Root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := filepath.Join(testenv.Build(b, "./cmd/warbler"), "warbler")
 	port, _ := testenv.FreePort()
 	logf, err := os.Create(filepath.Join(b.TempDir(), "warbler.log"))
 	if err != nil {

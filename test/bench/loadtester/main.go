@@ -32,6 +32,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warbler-dev/warbler/internal/stack"
 	"github.com/warbler-dev/warbler/loadtester/heycmd"
 	"github.com/warbler-dev/warbler/loadtester/load"
 )
@@ -274,12 +275,11 @@ func memory(pid int) (rss, anon float64, err error) {
 }
 
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := stack.FreePort()
 	if err != nil {
 		return "", err
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
 }
 
 func waitHTTP(url string) error {

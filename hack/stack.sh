@@ -240,6 +240,17 @@ write_kwok_config() { # dir
   kdir=$(module_field "sigs.k8s.io/kwok@v$KWOK_VERSION" Dir)
   [ -d "$kdir/kustomize/stage" ] || die "kwok stages missing from $kdir"
   {
+    cat <<EOF
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+# a document of its own loses kwok's defaults: every parallelism is given
+options:
+  podPlayStageParallelism: 16
+  nodePlayStageParallelism: 4
+  nodeLeaseParallelism: 4
+  podsOnNodeSyncParallelism: 1
+---
+EOF
     for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
       pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
       cat "$kdir/kustomize/stage/$f"
@@ -387,11 +398,15 @@ cmd_up() {
     --audit-policy-file "$(audit_policy)" --audit-log-path "$DIR/logs/audit.log" \
     --audit-log-format json --audit-log-maxsize 200 --audit-log-maxbackup 1 --v 1
 
+  # 20 deployment and replicaset workers (default 5) and 16 kwok pod-stage
+  # workers (default 4): with 500 canaries released at once the defaults,
+  # not the controller under test, were the queue every step waited in.
   launch kube-controller-manager "$BIN/kube-controller-manager-$K8S_VERSION" \
     --kubeconfig "$DIR/kubeconfig" --authentication-kubeconfig "$DIR/kubeconfig" \
     --authorization-kubeconfig "$DIR/kubeconfig" --bind-address $HOST --secure-port "$KCM_PORT" \
     --leader-elect=false --root-ca-file "$pki/ca.crt" --service-account-private-key-file "$pki/sa.key" \
     --use-service-account-credentials=false --flex-volume-plugin-dir "$DIR/flexvolume" \
+    --concurrent-deployment-syncs 20 --concurrent-replicaset-syncs 20 \
     --kube-api-qps 500 --kube-api-burst 1000 --v 1
 
   launch kube-scheduler "$BIN/kube-scheduler-$K8S_VERSION" \

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,20 +108,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 
-	results := make(chan outcome, cfg.Connections*64)
-	agg := newAggregator(&cfg)
-	done := make(chan struct{})
-	go func() { agg.consume(results); close(done) }()
-
+	// a few shards, each with its lock, so that workers rarely wait for
+	// one another and memory does not grow with the connections
+	shards := make([]*shard, min(cfg.Connections, 4*runtime.GOMAXPROCS(0)))
+	for i := range shards {
+		shards[i] = &shard{agg: newAggregator(&cfg)}
+	}
 	r.start = time.Now()
 	var wg sync.WaitGroup
-	for range cfg.Connections {
-		wg.Go(func() { r.work(ctx, results) })
+	for i := range cfg.Connections {
+		wg.Go(func() { r.work(ctx, shards[i%len(shards)]) })
 	}
 	wg.Wait()
-	close(results)
-	<-done
 
+	agg := newAggregator(&cfg)
+	for _, s := range shards {
+		agg.merge(s.agg.report)
+	}
 	rep := agg.report
 	rep.Started, rep.Finished = r.start, time.Now()
 	rep.Scheduled = r.total
@@ -176,7 +180,19 @@ type outcome struct {
 	sentAt  time.Duration // when it was sent, from the start of the run
 }
 
-func (r *run) work(ctx context.Context, results chan<- outcome) {
+// shard is the part of the report some workers record into.
+type shard struct {
+	mu  sync.Mutex
+	agg *aggregator
+}
+
+func (s *shard) add(o outcome) {
+	s.mu.Lock()
+	s.agg.add(o)
+	s.mu.Unlock()
+}
+
+func (r *run) work(ctx context.Context, results *shard) {
 	c := &conn{t: r.target}
 	defer c.close()
 	timer := time.NewTimer(0)
@@ -200,7 +216,7 @@ func (r *run) work(ctx context.Context, results chan<- outcome) {
 			select {
 			case <-timer.C:
 			case <-ctx.Done():
-				results <- outcome{dropped: true}
+				results.add(outcome{dropped: true})
 				return
 			}
 			if woke := time.Now(); woke.Before(due.Add(timerSlack)) {
@@ -210,10 +226,10 @@ func (r *run) work(ctx context.Context, results chan<- outcome) {
 			}
 		}
 		if ctx.Err() != nil {
-			results <- outcome{dropped: true}
+			results.add(outcome{dropped: true})
 			return
 		}
-		results <- r.send(ctx, c, due, clock)
+		results.add(r.send(ctx, c, due, clock))
 	}
 }
 

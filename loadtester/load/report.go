@@ -76,8 +76,8 @@ func (r *Report) FailureRate() float64 {
 	return 100 * float64(r.Errors+r.Dropped) / float64(r.Scheduled)
 }
 
-// aggregator is the single owner of a Report while a run is going: workers
-// send outcomes on a channel, so no counter needs a lock.
+// aggregator builds a Report from outcomes; during a run each shard of
+// workers has one, and the run merges them when the workers are done.
 type aggregator struct {
 	report *Report
 }
@@ -93,10 +93,20 @@ func newAggregator(cfg *Config) *aggregator {
 	}}
 }
 
-func (a *aggregator) consume(results <-chan outcome) {
-	for o := range results {
-		a.add(o)
+// merge adds another worker's counts.
+func (a *aggregator) merge(o *Report) {
+	r := a.report
+	r.Requests += o.Requests
+	r.Errors += o.Errors
+	r.Dropped += o.Dropped
+	r.LastSent = max(r.LastSent, o.LastSent)
+	for code, n := range o.StatusCodes {
+		r.StatusCodes[code] += n
 	}
+	for _, msg := range slices.Sorted(maps.Keys(o.TransportErrors)) {
+		a.countErrors(msg, o.TransportErrors[msg])
+	}
+	r.Latency.Merge(&o.Latency)
 }
 
 func (a *aggregator) add(o outcome) {
@@ -122,12 +132,14 @@ func (a *aggregator) add(o outcome) {
 	r.Latency.Record(o.latency)
 }
 
-func (a *aggregator) countError(msg string) {
+func (a *aggregator) countError(msg string) { a.countErrors(msg, 1) }
+
+func (a *aggregator) countErrors(msg string, n int64) {
 	errs := a.report.TransportErrors
 	if _, known := errs[msg]; !known && len(errs) >= maxErrorKinds {
 		msg = "other"
 	}
-	errs[msg]++
+	errs[msg] += n
 }
 
 // Result renders the report as the loadtester's wire type, the JSON served

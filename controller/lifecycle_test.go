@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
@@ -201,5 +203,47 @@ func TestRollbackOnFailedChecks(t *testing.T) {
 	failed := slices.Index(msgs, "Canary failed! Scaling down "+key)
 	if rolling < 0 || failed < rolling {
 		t.Errorf("log messages lack the rollback lines in order:\n%v", msgs)
+	}
+}
+
+// A new revision whose pods never become ready (here: no node matches their
+// selector, so they stay Pending) is rolled back once the canary's
+// progressDeadlineSeconds has passed, instead of waiting forever.
+func TestUnschedulableCanaryRollsBackAtItsDeadline(t *testing.T) {
+	ns := env.Namespace(t)
+	logs := &logBuffer{}
+	startController(t, logs, ns)
+	c := canary(ns, "podinfo", "kubernetes:replicas", &flaggerv1.CanaryAnalysis{Interval: "1s", Threshold: 5, StepWeight: 50})
+	c.Spec.ProgressDeadlineSeconds = ptr.To[int32](5)
+	create(t, deployment(ns, "podinfo", imageV1, 1), c)
+	waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseInitialized, 60*time.Second, nil)
+
+	d := getDeployment(t, ns, "podinfo")
+	patch := client.MergeFrom(d.DeepCopy())
+	d.Spec.Template.Spec.Containers[0].Image = imageV2
+	d.Spec.Template.Spec.NodeSelector = map[string]string{"warbler.dev/no-such-node": "true"}
+	if err := env.Client.Patch(context.Background(), d, patch); err != nil {
+		t.Fatal(err)
+	}
+	failed := waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseFailed, 90*time.Second, nil)
+	if failed.Status.CanaryWeight != 0 {
+		t.Errorf("weight %d after the rollback, want 0", failed.Status.CanaryWeight)
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if d := getDeployment(t, ns, "podinfo"); *d.Spec.Replicas != 0 {
+			return fmt.Errorf("canary has %d replicas, want 0", *d.Spec.Replicas)
+		}
+		if p := getDeployment(t, ns, "podinfo-primary"); p.Spec.Template.Spec.Containers[0].Image != imageV1 {
+			return fmt.Errorf("primary runs %s, want %s", p.Spec.Template.Spec.Containers[0].Image, imageV1)
+		}
+		return nil
+	})
+	key := "podinfo." + ns
+	msgs := logs.messages(key)
+	rolling := slices.IndexFunc(msgs, func(m string) bool {
+		return strings.HasPrefix(m, "Rolling back "+key+" progress deadline exceeded canary deployment "+key+" not ready: waiting for rollout to finish")
+	})
+	if rolling < 0 || slices.Index(msgs, "Canary failed! Scaling down "+key) < rolling {
+		t.Errorf("log messages lack the deadline rollback in order:\n%q", msgs)
 	}
 }

@@ -198,6 +198,16 @@ func parseSummary(out []byte) (*Summary, error) {
 			s.P99 = seconds(p.Latency)
 		}
 	}
+	// hey leaves out the percentiles its samples do not reach (p90 and p99
+	// of fewer than 10 and 100 requests): the slowest request is the
+	// closest it measured to them
+	if raw.Timed > 0 {
+		for _, p := range []*time.Duration{&s.P50, &s.P90, &s.P99} {
+			if *p == 0 {
+				*p = s.Slowest
+			}
+		}
+	}
 	for code, n := range raw.Codes {
 		if c, err := strconv.Atoi(code); err == nil {
 			s.StatusCodes[c] = n

@@ -136,3 +136,21 @@ func TestTopErrorsKeepsTheFrequentOnes(t *testing.T) {
 		t.Errorf("top = %v", top)
 	}
 }
+
+// hey leaves out the percentiles a few requests do not reach; the summary
+// then reports the slowest request there, not 0.
+func TestFewRequestsStillHaveHighPercentiles(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	c, err := parseLine(t, "hey -n 5 -c 1 "+srv.URL+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Requests != 5 || s.P90 <= 0 || s.P99 <= 0 || s.P90 > s.Slowest || s.P99 > s.Slowest || s.P50 > s.P90 {
+		t.Errorf("5 requests: p50 %v p90 %v p99 %v slowest %v", s.P50, s.P90, s.P99, s.Slowest)
+	}
+}

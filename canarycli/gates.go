@@ -172,7 +172,9 @@ func (a *App) postGate(ctx context.Context, cl *cluster, c *flaggerv1.Canary, ca
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	if len(key) > 0 {
-		req.Header.Set(webhooks.SignatureHeader, webhooks.Sign(key, a.Now(), body))
+		// signed with the loadtester's own path, which is what it sees
+		// also behind the service proxy
+		req.Header.Set(webhooks.SignatureHeader, webhooks.Sign(key, a.Now(), call.target.EscapedPath(), body))
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

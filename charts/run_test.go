@@ -230,7 +230,7 @@ func (p *process) post(t *testing.T, path string, payload string, authenticate b
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	if key := p.env["LOADTESTER_HMAC_KEY"]; authenticate && key != "" {
-		req.Header.Set(webhooks.SignatureHeader, webhooks.Sign([]byte(key), time.Now(), []byte(payload)))
+		req.Header.Set(webhooks.SignatureHeader, webhooks.Sign([]byte(key), time.Now(), req.URL.EscapedPath(), []byte(payload)))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -16,7 +16,7 @@ import (
 )
 
 // Auth authenticates callers. Every mechanism that is configured must pass:
-// a bearer token, an HMAC-SHA256 signature of the body (webhooks.Sign), or
+// a bearer token, an HMAC-SHA256 signature of the path and body (webhooks.Sign), or
 // both. With neither, every caller is "anonymous", as in Flagger.
 type Auth struct {
 	// Tokens maps accepted bearer tokens to the identity they stand for,
@@ -76,7 +76,7 @@ func (a *Auth) verify(r *http.Request, body []byte) (string, error) {
 		if window <= 0 {
 			window = 5 * time.Minute
 		}
-		if err := webhooks.Verify(r.Header.Get(webhooks.SignatureHeader), a.HMACKey, body, now, window); err != nil {
+		if err := webhooks.Verify(r.Header.Get(webhooks.SignatureHeader), a.HMACKey, r.URL.EscapedPath(), body, now, window); err != nil {
 			return "", statusError(http.StatusUnauthorized, "unauthorized: %v", err)
 		}
 		if identity == "anonymous" {

@@ -181,17 +181,26 @@ func TestHMACSignatures(t *testing.T) {
 	if code, msg := post(t, url+"/", body); code != 401 || !strings.Contains(msg, "missing X-Warbler-Signature header") {
 		t.Errorf("unsigned: %d %q", code, msg)
 	}
-	stale := webhooks.Sign(key, time.Now().Add(-10*time.Minute), []byte(body))
+	stale := webhooks.Sign(key, time.Now().Add(-10*time.Minute), "/", []byte(body))
 	if code, msg := post(t, url+"/", body, webhooks.SignatureHeader, stale); code != 401 || !strings.Contains(msg, "outside the replay window") {
 		t.Errorf("stale: %d %q", code, msg)
 	}
-	other := webhooks.Sign([]byte("other"), time.Now(), []byte(body))
+	other := webhooks.Sign([]byte("other"), time.Now(), "/", []byte(body))
 	if code, _ := post(t, url+"/", body, webhooks.SignatureHeader, other); code != 401 {
 		t.Errorf("wrong key: %d", code)
 	}
-	tampered := webhooks.Sign(key, time.Now(), []byte(body))
+	tampered := webhooks.Sign(key, time.Now(), "/", []byte(body))
 	if code, _ := post(t, url+"/", strings.Replace(body, "signed", "evil", 1), webhooks.SignatureHeader, tampered); code != 401 {
 		t.Errorf("tampered body: %d", code)
+	}
+	// a signed gate opening cannot be replayed to another endpoint
+	gate := `{"name":"podinfo","namespace":"prod"}`
+	opening := webhooks.Sign(key, time.Now(), "/gate/open", []byte(gate))
+	if code, msg := post(t, url+"/rollback/open", gate, webhooks.SignatureHeader, opening); code != 401 || !strings.Contains(msg, "signature does not match") {
+		t.Errorf("gate/open signature replayed to /rollback/open: %d %q", code, msg)
+	}
+	if code, _ := post(t, url+"/gate/open", gate, webhooks.SignatureHeader, opening); code != 202 {
+		t.Errorf("gate/open with its own signature: %d", code)
 	}
 	// Warbler's own webhook client signs, and is accepted
 	client := webhooks.NewClient("warbler-test")
@@ -214,7 +223,7 @@ func TestBothMechanismsMustPass(t *testing.T) {
 	f := newFixture(t)
 	key := []byte("k")
 	url := f.server(t, func(o *Options) { o.Auth = &Auth{HMACKey: key, Tokens: map[string]string{"t": "ci"}} })
-	sig := webhooks.Sign(key, time.Now(), nil)
+	sig := webhooks.Sign(key, time.Now(), "/gate/approve", nil)
 	if code, _ := post(t, url+"/gate/approve", "", webhooks.SignatureHeader, sig); code != 401 {
 		t.Errorf("signature without token: %d", code)
 	}

@@ -160,7 +160,7 @@ func (c *Client) post(ctx context.Context, hc *http.Client, r Request, body []by
 		req.Header.Set("Authorization", "Bearer "+r.Token)
 	}
 	if len(r.HMACKey) > 0 {
-		req.Header.Set(SignatureHeader, Sign(r.HMACKey, c.now(), body))
+		req.Header.Set(SignatureHeader, Sign(r.HMACKey, c.now(), req.URL.EscapedPath(), body))
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -135,10 +135,10 @@ func TestSignedRequestVerifies(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		auth = r.Header.Get("Authorization")
-		verr = Verify(r.Header.Get(SignatureHeader), key, body, time.Now(), time.Minute)
+		verr = Verify(r.Header.Get(SignatureHeader), key, r.URL.EscapedPath(), body, time.Now(), time.Minute)
 	}))
 	defer srv.Close()
-	if _, err := testClient().Call(context.Background(), Request{URL: srv.URL, HMACKey: key, Token: "tkn", Payload: Payload{Name: "a"}}); err != nil {
+	if _, err := testClient().Call(context.Background(), Request{URL: srv.URL + "/gate/check", HMACKey: key, Token: "tkn", Payload: Payload{Name: "a"}}); err != nil {
 		t.Fatal(err)
 	}
 	if verr != nil {
@@ -152,27 +152,29 @@ func TestSignedRequestVerifies(t *testing.T) {
 func TestVerifyRejects(t *testing.T) {
 	key, body := []byte("k"), []byte(`{"name":"a"}`)
 	now := time.Unix(1_800_000_000, 0)
-	good := Sign(key, now, body)
+	good := Sign(key, now, "/gate/open", body)
 	cases := []struct {
 		name   string
 		header string
+		path   string
 		body   []byte
 		key    []byte
 		want   error
 	}{
-		{"missing", "", body, key, ErrNoSignature},
-		{"garbage", "nonsense", body, key, ErrBadSignature},
-		{"other body", good, []byte(`{"name":"b"}`), key, ErrBadSignature},
-		{"other key", good, body, []byte("x"), ErrBadSignature},
-		{"stale", Sign(key, now.Add(-10*time.Minute), body), body, key, ErrStale},
-		{"future", Sign(key, now.Add(10*time.Minute), body), body, key, ErrStale},
+		{"missing", "", "/gate/open", body, key, ErrNoSignature},
+		{"garbage", "nonsense", "/gate/open", body, key, ErrBadSignature},
+		{"other body", good, "/gate/open", []byte(`{"name":"b"}`), key, ErrBadSignature},
+		{"other path", good, "/rollback/open", body, key, ErrBadSignature},
+		{"other key", good, "/gate/open", body, []byte("x"), ErrBadSignature},
+		{"stale", Sign(key, now.Add(-10*time.Minute), "/gate/open", body), "/gate/open", body, key, ErrStale},
+		{"future", Sign(key, now.Add(10*time.Minute), "/gate/open", body), "/gate/open", body, key, ErrStale},
 	}
 	for _, c := range cases {
-		if err := Verify(c.header, c.key, c.body, now, 5*time.Minute); !errors.Is(err, c.want) {
+		if err := Verify(c.header, c.key, c.path, c.body, now, 5*time.Minute); !errors.Is(err, c.want) {
 			t.Errorf("%s: err = %v, want %v", c.name, err, c.want)
 		}
 	}
-	if err := Verify(good, key, body, now, 5*time.Minute); err != nil {
+	if err := Verify(good, key, "/gate/open", body, now, 5*time.Minute); err != nil {
 		t.Errorf("valid signature rejected: %v", err)
 	}
 }

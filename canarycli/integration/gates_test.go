@@ -21,6 +21,7 @@ import (
 	"github.com/warbler-dev/warbler/internal/testenv"
 	"github.com/warbler-dev/warbler/loadtester"
 	"github.com/warbler-dev/warbler/loadtester/gates"
+	"github.com/warbler-dev/warbler/webhooks"
 )
 
 // loadtesterHandler is Warbler's loadtester with in-memory gates.
@@ -28,11 +29,19 @@ func loadtesterHandler() http.Handler {
 	return loadtester.NewServer(loadtester.Options{Gates: gates.NewMemory()}).Handler()
 }
 
-// gateState asks the loadtester whether a gate is open.
-func gateState(t *testing.T, base, path, ns string) int {
+// gateState asks the loadtester whether a gate is open, signing the
+// request when hmacKey is given.
+func gateState(t *testing.T, base, path, ns string, hmacKey ...byte) int {
 	t.Helper()
 	body := fmt.Sprintf(`{"name":"podinfo","namespace":%q}`, ns)
-	resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hmacKey) > 0 {
+		req.Header.Set(webhooks.SignatureHeader, webhooks.Sign(hmacKey, time.Now(), path, []byte(body)))
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +108,11 @@ func TestGatesThroughTheServiceProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lt := &httptest.Server{Listener: ln, Config: &http.Server{Handler: loadtesterHandler()}}
+	// the loadtester requires signed requests: the plugin signs the path
+	// the loadtester serves, not the longer one of the service proxy
+	key := []byte("proxy-hmac-key")
+	handler := loadtester.NewServer(loadtester.Options{Gates: gates.NewMemory(), Auth: &loadtester.Auth{HMACKey: key}}).Handler()
+	lt := &httptest.Server{Listener: ln, Config: &http.Server{Handler: handler}}
 	lt.Start()
 	defer lt.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
@@ -108,13 +121,18 @@ func TestGatesThroughTheServiceProxy(t *testing.T) {
 	// a Service "loadtester" whose endpoint is the server above; the API
 	// server proxies only to endpoints that are pods with that IP
 	serviceForAddress(t, ns, "loadtester", ip, port)
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "loadtester-auth"}, Data: map[string][]byte{"hmacKey": key}})
+	secret := &flaggerv1.LocalSecretReference{Name: "loadtester-auth"}
 	a := &flaggerv1.CanaryAnalysis{Interval: "1m", Threshold: 5, StepWeight: 50, Webhooks: []flaggerv1.CanaryWebhook{
-		{Name: "approval", Type: flaggerv1.ConfirmRolloutHook, URL: "http://loadtester." + ns + "/gate/check"},
-		{Name: "abort", Type: flaggerv1.RollbackHook, URL: "http://loadtester." + ns + ".svc.cluster.local:80/rollback/check"},
+		{Name: "approval", Type: flaggerv1.ConfirmRolloutHook, URL: "http://loadtester." + ns + "/gate/check", SecretRef: secret},
+		{Name: "abort", Type: flaggerv1.RollbackHook, URL: "http://loadtester." + ns + ".svc.cluster.local:80/rollback/check", SecretRef: secret},
 	}}
 	create(t, canaryOf(ns, "podinfo", "kubernetes:replicas", a))
 
-	if got := gateState(t, lt.URL, "/gate/check", ns); got != http.StatusForbidden {
+	if got := gateState(t, lt.URL, "/gate/check", ns); got != http.StatusUnauthorized {
+		t.Fatalf("unsigned gate check: %d, want 401", got)
+	}
+	if got := gateState(t, lt.URL, "/gate/check", ns, key...); got != http.StatusForbidden {
 		t.Fatalf("gate before approve: %d, want 403", got)
 	}
 	// the endpoints reach the API server's proxy asynchronously
@@ -125,14 +143,14 @@ func TestGatesThroughTheServiceProxy(t *testing.T) {
 		}
 		return nil
 	})
-	if got := gateState(t, lt.URL, "/gate/check", ns); got != http.StatusOK {
+	if got := gateState(t, lt.URL, "/gate/check", ns, key...); got != http.StatusOK {
 		t.Errorf("gate after approve: %d, want 200", got)
 	}
 	code, stdout, stderr := kubectlCanary(t, "reject", "podinfo", "-n", ns)
 	if code != 0 || strings.Count(stdout, "via the API server's service proxy") != 2 {
 		t.Fatalf("reject: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	if gate, rollback := gateState(t, lt.URL, "/gate/check", ns), gateState(t, lt.URL, "/rollback/check", ns); gate != http.StatusForbidden || rollback != http.StatusOK {
+	if gate, rollback := gateState(t, lt.URL, "/gate/check", ns, key...), gateState(t, lt.URL, "/rollback/check", ns, key...); gate != http.StatusForbidden || rollback != http.StatusOK {
 		t.Errorf("after reject: gate %d rollback %d, want 403 and 200", gate, rollback)
 	}
 }

@@ -123,7 +123,7 @@ func (e *endpoint) get(ctx context.Context, u string) (int, []byte, error) {
 	req.Header.Set("Accept", "application/json")
 	e.authorize(req)
 	if len(e.signKey) > 0 {
-		req.Header.Set(webhooks.SignatureHeader, webhooks.Sign(e.signKey, time.Now(), nil))
+		req.Header.Set(webhooks.SignatureHeader, webhooks.Sign(e.signKey, time.Now(), req.URL.EscapedPath(), nil))
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {

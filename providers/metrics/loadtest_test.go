@@ -152,7 +152,7 @@ func TestLoadtestSignsRequestsWithTheHMACKey(t *testing.T) {
 	if _, v, err := Evaluate(context.Background(), p, "load", "p99", Model{Name: "podinfo", Namespace: "prod"}); err != nil || v != 180.25 {
 		t.Fatalf("Evaluate = %v, %v", v, err)
 	}
-	if err := webhooks.Verify(seen.Get(webhooks.SignatureHeader), []byte("k3y"), nil, time.Now(), time.Minute); err != nil {
+	if err := webhooks.Verify(seen.Get(webhooks.SignatureHeader), []byte("k3y"), "/results/prod/podinfo", nil, time.Now(), time.Minute); err != nil {
 		t.Errorf("the loadtester cannot verify the request: %v", err)
 	}
 	if seen.Get("Authorization") != "" {

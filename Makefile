@@ -33,11 +33,12 @@ build: ## build the three binaries into bin/
 generate: ## regenerate deepcopy code and the CRDs (charts/warbler/crds)
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=charts/warbler/crds
+	$(GO) generate ./canarycli/manifests
 
 .PHONY: verify-generate
 verify-generate: generate ## fail when generated files differ from what is checked in
-	@stale=$$(git diff --name-only -- api charts/warbler/crds; git ls-files --others --exclude-standard -- api charts/warbler/crds); \
-	if [ -n "$$stale" ]; then echo "$$stale"; git --no-pager diff --stat -- api charts/warbler/crds; \
+	@stale=$$(git diff --name-only -- api charts/warbler/crds canarycli/manifests/crds; git ls-files --others --exclude-standard -- api/*.go charts/warbler/crds canarycli/manifests/crds); \
+	if [ -n "$$stale" ]; then echo "$$stale"; git --no-pager diff --stat -- api charts/warbler/crds canarycli/manifests/crds; \
 	  echo "generated files are stale: run 'make generate' and commit the result" >&2; exit 1; fi
 
 .PHONY: lint

@@ -111,6 +111,8 @@ func TestValidateRejects(t *testing.T) {
 		"spec.analysis.webhooks[1].type":        {StepWeight: 5, Webhooks: []Webhook{{Name: "a"}, {Name: "b", Type: "pre-deploy"}}},
 		"spec.analysis.metrics[0]":              {StepWeight: 5, Metrics: []MetricSpec{{Name: "error-rate"}}},
 		"spec.analysis.metrics[0].noDataPolicy": {StepWeight: 5, Metrics: []MetricSpec{{Name: BuiltinDuration, NoDataPolicy: "Ignore"}}},
+		"spec.analysis.webhooks[0].gateTimeout": {StepWeight: 5, Webhooks: []Webhook{{Name: "load", Type: "rollout", GateTimeout: "1m"}}},
+		"spec.analysis.webhooks[1].gateTimeout": {StepWeight: 5, Webhooks: []Webhook{{Name: "a", Type: "confirm-rollout"}, {Name: "b", Type: "confirm-promotion", GateTimeout: "0s"}}},
 	}
 	for field, c := range cases {
 		_, err := Validate(c, DefaultLimits)

@@ -113,7 +113,31 @@ func (d *decider) setPhase(p Phase) {
 	default:
 		st.CanaryWeight, st.Iterations = 0, 0
 	}
+	switch {
+	case p != PhaseWaiting && p != PhaseWaitingPromotion:
+		st.WaitingSince = time.Time{}
+	case p != st.Phase || st.WaitingSince.IsZero():
+		st.WaitingSince = d.now
+	}
 	st.Phase = p
+}
+
+// gateTimedOut rolls the canary back when the gate f has kept it waiting
+// for longer than the gate's gateTimeout, and reports whether it did.
+func (d *decider) gateTimedOut(f HookResult) bool {
+	h := d.hook(f.Name)
+	st := d.st()
+	if st.WaitingSince.IsZero() {
+		// waiting since before its status recorded when (an upgrade)
+		st.WaitingSince = d.now
+	}
+	if h.GateTimeout <= 0 || d.now.Sub(st.WaitingSince) < h.GateTimeout {
+		return false
+	}
+	d.event(SeverityWarn, "Rolling back %s gate %s not approved within its gateTimeout %s", d.key(), f.Name, h.GateTimeout)
+	d.alert(SeverityError, true, "Gate "+f.Name+" not approved within "+h.GateTimeout.String())
+	d.rollback()
+	return true
 }
 
 // need asks for hook results once; it reports whether they are available.

@@ -96,6 +96,8 @@ func (d *decider) confirmRollout() {
 			if !d.hook(f.Name).MuteAlert {
 				d.alert(SeverityInfo, true, "Canary is waiting for approval.")
 			}
+		} else if d.gateTimedOut(f) {
+			return
 		}
 		d.event(SeverityInfo, "Halt %s advancement waiting for approval %s", d.key(), f.Name)
 		d.requeue(d.spec.Interval)
@@ -240,6 +242,12 @@ func (d *decider) rollbackHook() bool {
 // zero. The primary is never touched.
 func (d *decider) rollback() {
 	st := d.st()
+	if st.Phase == PhaseWaiting {
+		// the revision never started: record it, or the next tick would
+		// take it for new and wait for its gates again
+		st.LastAppliedSpec = d.obs.Revision
+		st.TrackedConfigs = maps.Clone(d.obs.Configs)
+	}
 	if st.FailedChecks >= d.spec.Threshold {
 		d.event(SeverityWarn, "Rolling back %s failed checks threshold reached %d", d.key(), st.FailedChecks)
 		d.alert(SeverityError, true, "Failed checks threshold reached "+strconv.Itoa(st.FailedChecks))
@@ -290,6 +298,8 @@ func (d *decider) confirmPromotion() bool {
 			if !d.hook(f.Name).MuteAlert {
 				d.alert(SeverityInfo, true, "Canary promotion is waiting for approval.")
 			}
+		} else if d.gateTimedOut(f) {
+			return false
 		}
 		d.event(SeverityInfo, "Halt %s advancement waiting for promotion approval %s", d.key(), f.Name)
 		return false

@@ -256,10 +256,14 @@ func parseSpec(args []string) (Spec, error) {
 			c.SkipAnalysis = v == "true"
 		case "suspend":
 			c.Suspend = v == "true"
-		case "hooks": // type:name,type:name
+		case "hooks": // type:name[:gateTimeout],type:name
 			for _, h := range strings.Split(v, ",") {
-				t, name, _ := strings.Cut(h, ":")
-				c.Webhooks = append(c.Webhooks, Webhook{Name: name, Type: t})
+				f := strings.SplitN(h, ":", 3)
+				w := Webhook{Type: f[0], Name: f[1]}
+				if len(f) == 3 {
+					w.GateTimeout = f[2]
+				}
+				c.Webhooks = append(c.Webhooks, w)
 			}
 		case "metrics": // name:min:max,... (empty bound = none)
 			for _, m := range strings.Split(v, ",") {

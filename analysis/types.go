@@ -89,6 +89,10 @@ type Hook struct {
 	Name      string
 	Type      HookType
 	MuteAlert bool
+	// GateTimeout, for a confirm-rollout or confirm-promotion gate, is how
+	// long it may keep the canary waiting before the release is rolled
+	// back; 0 waits forever.
+	GateTimeout time.Duration
 }
 
 // MetricKind tells how a metric's value is judged and worded.
@@ -146,6 +150,9 @@ type Status struct {
 	// LastAnalysisTime is when the last analysis step ran; the next is due
 	// one interval later.
 	LastAnalysisTime time.Time
+	// WaitingSince is when the canary entered Waiting or WaitingPromotion;
+	// zero in the other phases.
+	WaitingSince time.Time
 	// PreRolloutPassed records that the pre-rollout hooks of this run
 	// passed, so that they are not run again (Flagger #1248).
 	PreRolloutPassed bool

@@ -32,9 +32,10 @@ type Canary struct {
 
 // Webhook is a spec.analysis.webhooks entry.
 type Webhook struct {
-	Name      string
-	Type      string
-	MuteAlert bool
+	Name        string
+	Type        string
+	MuteAlert   bool
+	GateTimeout string
 }
 
 // MetricSpec is a spec.analysis.metrics entry.
@@ -106,7 +107,19 @@ func Validate(c Canary, lim Limits) (Spec, error) {
 		if !knownHook(t) {
 			return Spec{}, &SpecError{fmt.Sprintf("spec.analysis.webhooks[%d].type", i), fmt.Sprintf("unknown type %q; valid: %s", h.Type, strings.Join(hookTypes(), ", "))}
 		}
-		s.Hooks = append(s.Hooks, Hook{Name: h.Name, Type: t, MuteAlert: h.MuteAlert})
+		hook := Hook{Name: h.Name, Type: t, MuteAlert: h.MuteAlert}
+		if h.GateTimeout != "" {
+			field := fmt.Sprintf("spec.analysis.webhooks[%d].gateTimeout", i)
+			if t != HookConfirmRollout && t != HookConfirmPromotion {
+				return Spec{}, &SpecError{field, fmt.Sprintf("only confirm-rollout and confirm-promotion gates time out, not %s", t)}
+			}
+			d, err := time.ParseDuration(h.GateTimeout)
+			if err != nil || d <= 0 {
+				return Spec{}, &SpecError{field, fmt.Sprintf("%q is not a positive duration such as 30m or 24h", h.GateTimeout)}
+			}
+			hook.GateTimeout = d
+		}
+		s.Hooks = append(s.Hooks, hook)
 	}
 	for i, m := range c.Metrics {
 		metric, err := validateMetric(i, m)

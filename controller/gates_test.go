@@ -67,6 +67,12 @@ func TestRollbackHookAbortsAlsoWhileWaiting(t *testing.T) {
 	hooks.set("abort", http.StatusOK)
 	waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseFailed, 30*time.Second, nil)
 	logs.waitLog(t, "podinfo."+ns, "Rolling back podinfo."+ns+" manual webhook invoked", 5*time.Second)
+	// the aborted revision stays Failed; it does not wait for its gate again
+	hooks.set("abort", http.StatusForbidden)
+	time.Sleep(3 * time.Second)
+	if c := getCanary(t, ns, "podinfo"); c.Status.Phase != flaggerv1.CanaryPhaseFailed {
+		t.Fatalf("phase %s after the abort of a waiting revision, want Failed", c.Status.Phase)
+	}
 
 	// and during the analysis
 	hooks.set("abort", http.StatusForbidden)
@@ -84,6 +90,39 @@ func TestRollbackHookAbortsAlsoWhileWaiting(t *testing.T) {
 	if c.Status.CanaryWeight != 0 {
 		t.Errorf("weight %d after rollback, want 0", c.Status.CanaryWeight)
 	}
+}
+
+// A gate with a gateTimeout does not hold a release forever: once the
+// canary has waited that long, it is rolled back.
+func TestGateTimeoutRollsBack(t *testing.T) {
+	ns := env.Namespace(t)
+	logs := &logBuffer{}
+	startController(t, logs, ns)
+	hooks := newHookServer(t)
+	hooks.set("promote", http.StatusForbidden)
+	promote := hooks.hook("promote", flaggerv1.ConfirmPromotionHook)
+	promote.GateTimeout = "4s"
+	a := &flaggerv1.CanaryAnalysis{Interval: "1s", Threshold: 3, StepWeight: 50, Webhooks: []flaggerv1.CanaryWebhook{promote}}
+	create(t, deployment(ns, "podinfo", imageV1, 1), canary(ns, "podinfo", "kubernetes:replicas", a))
+	waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseInitialized, 60*time.Second, nil)
+
+	setImage(t, ns, "podinfo", imageV2)
+	waiting := waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseWaitingPromotion, 30*time.Second, nil)
+	if waiting.Status.WaitingSince == nil {
+		t.Fatalf("status.waitingSince unset in WaitingPromotion")
+	}
+	failed := waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseFailed, 30*time.Second, nil)
+	if waited := failed.Status.LastTransitionTime.Sub(waiting.Status.WaitingSince.Time); waited < 3*time.Second {
+		// lastTransitionTime keeps whole seconds, so 3s stands for 4s
+		t.Errorf("rolled back %v after it began to wait, want the 4s gateTimeout", waited)
+	}
+	if failed.Status.WaitingSince != nil || failed.Status.CanaryWeight != 0 {
+		t.Errorf("after the timeout: waitingSince %v, weight %d; want none and 0", failed.Status.WaitingSince, failed.Status.CanaryWeight)
+	}
+	if p := getDeployment(t, ns, "podinfo-primary"); p.Spec.Template.Spec.Containers[0].Image != imageV1 {
+		t.Errorf("primary runs %s after the gate timed out, want %s", p.Spec.Template.Spec.Containers[0].Image, imageV1)
+	}
+	logs.waitLog(t, "podinfo."+ns, "Rolling back podinfo."+ns+" gate promote not approved within its gateTimeout 4s", 5*time.Second)
 }
 
 func TestConfigMapChangeStartsACanary(t *testing.T) {

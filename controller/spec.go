@@ -27,7 +27,7 @@ func AnalysisCanary(c *flaggerv1.Canary, provider string) analysis.Canary {
 	out.StepWeight, out.StepWeights, out.StepWeightPromotion = a.StepWeight, a.StepWeights, a.StepWeightPromotion
 	out.Iterations, out.Mirror, out.Match = a.Iterations, a.Mirror, len(a.Match) > 0
 	for _, h := range a.Webhooks {
-		out.Webhooks = append(out.Webhooks, analysis.Webhook{Name: h.Name, Type: string(h.Type), MuteAlert: h.MuteAlert})
+		out.Webhooks = append(out.Webhooks, analysis.Webhook{Name: h.Name, Type: string(h.Type), MuteAlert: h.MuteAlert, GateTimeout: h.GateTimeout})
 	}
 	for _, m := range a.Metrics {
 		ms := analysis.MetricSpec{Name: m.Name, Threshold: m.Threshold, HasQuery: m.Query != "", HasTemplateRef: m.TemplateRef != nil,
@@ -55,6 +55,9 @@ func analysisStatus(s *flaggerv1.CanaryStatus) analysis.Status {
 	}
 	if s.LastAnalysisTime != nil {
 		out.LastAnalysisTime = s.LastAnalysisTime.Time
+	}
+	if s.WaitingSince != nil {
+		out.WaitingSince = s.WaitingSince.Time
 	}
 	out.Paused = s.Paused
 	if r := s.LastRequest; r != nil {
@@ -92,6 +95,11 @@ func writeStatus(c *flaggerv1.Canary, s analysis.Status, now time.Time) {
 	if !s.LastAnalysisTime.IsZero() {
 		t := metav1.NewMicroTime(s.LastAnalysisTime)
 		st.LastAnalysisTime = &t
+	}
+	st.WaitingSince = nil
+	if !s.WaitingSince.IsZero() {
+		t := metav1.NewMicroTime(s.WaitingSince)
+		st.WaitingSince = &t
 	}
 	st.Paused = s.Paused
 	st.LastRequest = nil

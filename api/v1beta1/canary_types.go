@@ -747,6 +747,14 @@ type CanaryWebhook struct {
 	// +optional
 	Metadata map[string]string `json:"metadata,omitempty"`
 
+	// GateTimeout bounds how long a confirm-rollout or confirm-promotion
+	// gate may keep the canary waiting, such as 30m or 24h: once the canary
+	// has waited that long for this gate it is rolled back (Failed), instead
+	// of waiting forever. Empty: no bound, as in Flagger. Warbler only.
+	// +kubebuilder:validation:Pattern=`^[0-9]+(h|m|s)$`
+	// +optional
+	GateTimeout string `json:"gateTimeout,omitempty"`
+
 	// SecretRef names a Secret in the Canary's namespace whose key "token"
 	// is sent as a bearer token and whose key "hmacKey" signs the request
 	// (X-Warbler-Signature). Warbler only.

@@ -95,6 +95,12 @@ type CanaryStatus struct {
 	// +optional
 	LastAnalysisTime *metav1.MicroTime `json:"lastAnalysisTime,omitempty"`
 
+	// WaitingSince is when the canary began to wait for its gates (phase
+	// Waiting or WaitingPromotion); webhooks' gateTimeout counts from it.
+	// Microsecond precision, as lastAnalysisTime. Warbler only.
+	// +optional
+	WaitingSince *metav1.MicroTime `json:"waitingSince,omitempty"`
+
 	// PreRolloutPassed records that the pre-rollout hooks of the current run
 	// passed, so they are not run again (Flagger #1248). Warbler only.
 	// +optional

@@ -553,6 +553,10 @@ func (in *CanaryStatus) DeepCopyInto(out *CanaryStatus) {
 		in, out := &in.LastAnalysisTime, &out.LastAnalysisTime
 		*out = (*in).DeepCopy()
 	}
+	if in.WaitingSince != nil {
+		in, out := &in.WaitingSince, &out.WaitingSince
+		*out = (*in).DeepCopy()
+	}
 	if in.LastRequest != nil {
 		in, out := &in.LastRequest, &out.LastRequest
 		*out = new(RequestRecord)

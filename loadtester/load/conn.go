@@ -165,11 +165,10 @@ func (c *conn) readPlain() (code int, closeConn, ok bool, err error) {
 	}
 	head := buf[:end]
 	line, rest, _ := bytes.Cut(head, crlf)
-	// "HTTP/1.1 200 OK": HTTP/1.0 has other keep-alive rules
-	if len(line) < 12 || !bytes.HasPrefix(line, http11) || line[12-3] < '2' || line[12-3] > '5' {
-		return 0, false, false, nil
-	}
-	if len(line) > 12 && line[12] != ' ' {
+	// "HTTP/1.1 200 OK", status 2xx–5xx: HTTP/1.0 has other keep-alive
+	// rules, and a 1xx is followed by the real answer
+	if len(line) < 12 || !bytes.HasPrefix(line, http11) || line[9] < '2' || line[9] > '5' ||
+		(len(line) > 12 && line[12] != ' ') {
 		return 0, false, false, nil
 	}
 	for _, b := range line[9:12] {

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"k8s.io/apimachinery/pkg/util/duration"
+
 	"github.com/warbler-dev/warbler/analysis"
 )
 
@@ -126,6 +128,14 @@ func renderHeader(w io.Writer, s *Summary, st style, now time.Time) {
 	line("Status", colored(status))
 	if s.Message != "" {
 		line("Message", s.Message)
+	}
+	if s.WaitingSince != nil {
+		waiting := "for " + age(now, *s.WaitingSince)
+		if s.GateTimeout > 0 {
+			left := s.WaitingSince.Add(s.GateTimeout).Sub(now)
+			waiting += fmt.Sprintf(" (gateTimeout %s: rolled back in %s)", s.GateTimeout, duration.HumanDuration(max(left, 0)))
+		}
+		line("Waiting", waiting)
 	}
 	line("Strategy", strategyName(s.Strategy)+" ("+s.Provider+")")
 	unit := "Step"

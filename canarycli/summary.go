@@ -39,6 +39,10 @@ type Summary struct {
 	StableImages []string   `json:"stableImages"`
 	CanaryImages []string   `json:"canaryImages"`
 	Replicas     []Replicas `json:"replicas"`
+	// WaitingSince is when the canary began to wait for its gates, and
+	// GateTimeout the shortest gateTimeout of the gates it waits for.
+	WaitingSince *time.Time    `json:"waitingSince,omitempty"`
+	GateTimeout  time.Duration `json:"gateTimeout,omitempty"`
 	// LastRequest is the last imperative request the controller handled.
 	LastRequest *flaggerv1.RequestRecord `json:"lastRequest,omitempty"`
 	// Checks holds the latest result of each metric check.
@@ -94,6 +98,10 @@ func (a *App) summarize(ctx context.Context, cl *cluster, c *flaggerv1.Canary, m
 	}
 	s.Strategy, s.Threshold = string(spec.Strategy), spec.Threshold
 	s.Step, s.Steps = progress(spec, c.Status)
+	if w := c.Status.WaitingSince; w != nil {
+		s.WaitingSince = &w.Time
+		s.GateTimeout = shortestGateTimeout(spec, c.Status.Phase)
+	}
 	root := Node{Kind: "Canary", Name: c.Name, Status: s.Phase, Health: phaseHealth(c), Created: c.CreationTimestamp.Time,
 		Info: c.Spec.TargetRef.Kind + "/" + c.Spec.TargetRef.Name}
 	wl, err := a.workloads(ctx, cl, c, s)
@@ -110,6 +118,22 @@ func (a *App) summarize(ctx context.Context, cl *cluster, c *flaggerv1.Canary, m
 	}
 	s.Tree = root
 	return s, nil
+}
+
+// shortestGateTimeout is the shortest gateTimeout of the gates a waiting phase
+// waits for; 0 when none has one.
+func shortestGateTimeout(spec analysis.Spec, phase flaggerv1.CanaryPhase) time.Duration {
+	gate := analysis.HookConfirmRollout
+	if phase == flaggerv1.CanaryPhaseWaitingPromotion {
+		gate = analysis.HookConfirmPromotion
+	}
+	var least time.Duration
+	for _, h := range spec.Hooks {
+		if h.Type == gate && h.GateTimeout > 0 && (least == 0 || h.GateTimeout < least) {
+			least = h.GateTimeout
+		}
+	}
+	return least
 }
 
 func phaseName(p flaggerv1.CanaryPhase) string {

@@ -131,9 +131,9 @@ func renderHeader(w io.Writer, s *Summary, st style, now time.Time) {
 	}
 	if s.WaitingSince != nil {
 		waiting := "for " + age(now, *s.WaitingSince)
-		if s.GateTimeout > 0 {
-			left := s.WaitingSince.Add(s.GateTimeout).Sub(now)
-			waiting += fmt.Sprintf(" (gateTimeout %s: rolled back in %s)", s.GateTimeout, duration.HumanDuration(max(left, 0)))
+		if g := s.GateTimeout; g != nil {
+			left := s.WaitingSince.Add(g.Duration).Sub(now)
+			waiting += fmt.Sprintf(" (gateTimeout %s: rolled back in %s)", g.Duration, duration.HumanDuration(max(left, 0)))
 		}
 		line("Waiting", waiting)
 	}

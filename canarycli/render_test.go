@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/warbler-dev/warbler/analysis"
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 )
@@ -24,14 +26,15 @@ func TestHeaderShowsTheWaitAndTheGateTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	least := shortestGateTimeout(spec, flaggerv1.CanaryPhaseWaitingPromotion)
 	s := &Summary{Name: "podinfo", Namespace: "prod", Phase: "WaitingPromotion", Strategy: string(analysis.StrategyCanary),
-		WaitingSince: &since, GateTimeout: shortestGateTimeout(spec, flaggerv1.CanaryPhaseWaitingPromotion)}
+		WaitingSince: &since, GateTimeout: &metav1.Duration{Duration: least}}
 	var out bytes.Buffer
 	renderHeader(&out, s, style{}, now)
 	if want := "Waiting:        for 20m (gateTimeout 1h0m0s: rolled back in 40m)"; !strings.Contains(out.String(), want) {
 		t.Errorf("header lacks %q:\n%s", want, out.String())
 	}
-	s.GateTimeout = 0
+	s.GateTimeout = nil
 	out.Reset()
 	renderHeader(&out, s, style{}, now)
 	if want := "Waiting:        for 20m\n"; !strings.Contains(out.String(), want) {

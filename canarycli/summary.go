@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/warbler-dev/warbler/analysis"
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/providers/routers"
@@ -41,8 +43,8 @@ type Summary struct {
 	Replicas     []Replicas `json:"replicas"`
 	// WaitingSince is when the canary began to wait for its gates, and
 	// GateTimeout the shortest gateTimeout of the gates it waits for.
-	WaitingSince *time.Time    `json:"waitingSince,omitempty"`
-	GateTimeout  time.Duration `json:"gateTimeout,omitempty"`
+	WaitingSince *time.Time       `json:"waitingSince,omitempty"`
+	GateTimeout  *metav1.Duration `json:"gateTimeout,omitempty"`
 	// LastRequest is the last imperative request the controller handled.
 	LastRequest *flaggerv1.RequestRecord `json:"lastRequest,omitempty"`
 	// Checks holds the latest result of each metric check.
@@ -100,7 +102,9 @@ func (a *App) summarize(ctx context.Context, cl *cluster, c *flaggerv1.Canary, m
 	s.Step, s.Steps = progress(spec, c.Status)
 	if w := c.Status.WaitingSince; w != nil {
 		s.WaitingSince = &w.Time
-		s.GateTimeout = shortestGateTimeout(spec, c.Status.Phase)
+		if d := shortestGateTimeout(spec, c.Status.Phase); d > 0 {
+			s.GateTimeout = &metav1.Duration{Duration: d}
+		}
 	}
 	root := Node{Kind: "Canary", Name: c.Name, Status: s.Phase, Health: phaseHealth(c), Created: c.CreationTimestamp.Time,
 		Info: c.Spec.TargetRef.Kind + "/" + c.Spec.TargetRef.Name}

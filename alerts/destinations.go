@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -110,7 +111,7 @@ func (n *Notifier) resolve(ctx context.Context, c *flaggerv1.Canary, a flaggerv1
 	if d.url == "" {
 		return destination{}, fmt.Errorf("AlertProvider %s.%s has no address: set spec.address or the key address in spec.secretRef", p.Name, ns)
 	}
-	if _, ok := payloadFor(d.typ, Message{}, "", ""); !ok {
+	if !slices.Contains(Types(), d.typ) {
 		return destination{}, fmt.Errorf("AlertProvider %s.%s: unknown type %q; valid: %s", p.Name, ns, d.typ, strings.Join(Types(), ", "))
 	}
 	return d, nil

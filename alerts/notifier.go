@@ -82,11 +82,7 @@ func (n *Notifier) Send(_ context.Context, c *flaggerv1.Canary, alerts []analysi
 func (n *Notifier) Start(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for range n.flags.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			n.work(ctx)
-		}()
+		wg.Go(func() { n.work(ctx) })
 	}
 	wg.Wait()
 	return nil
@@ -158,7 +154,7 @@ func (n *Notifier) admit(d destination, m Message, revision string, log *slog.Lo
 }
 
 func (n *Notifier) deliver(ctx context.Context, d destination, m Message, log *slog.Logger) {
-	body, _ := payloadFor(d.typ, m, d.channel, d.user)
+	body := payloadFor(d.typ, m, d.channel, d.user)
 	if err := n.post(ctx, d, body); err != nil {
 		n.failed.Add(1)
 		log.Error("error sending alert to " + d.typ + " provider " + d.name + ": " + err.Error())

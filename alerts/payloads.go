@@ -22,21 +22,20 @@ func Types() []string {
 	return []string{TypeSlack, TypeMSTeams, TypeDiscord, TypeRocket, TypeGChat, TypeWebhook}
 }
 
-// payloadFor shapes m for a provider type; ok is false for an unknown type.
-func payloadFor(typ string, m Message, channel, user string) (body any, ok bool) {
+// payloadFor shapes m for a provider type (one of Types; the generic
+// webhook document for any other).
+func payloadFor(typ string, m Message, channel, user string) any {
 	switch typ {
 	case TypeSlack, TypeDiscord, TypeRocket:
 		// Discord and Rocket.Chat accept Slack's format (Discord on the
 		// webhook URL + "/slack").
-		return slackPayload(m, channel, user), true
+		return slackPayload(m, channel, user)
 	case TypeMSTeams:
-		return teamsPayload(m), true
+		return teamsPayload(m)
 	case TypeGChat:
-		return gchatPayload(m), true
-	case TypeWebhook:
-		return webhookPayload(m), true
+		return gchatPayload(m)
 	}
-	return nil, false
+	return webhookPayload(m)
 }
 
 // SlackMessage is Slack's incoming-webhook document.

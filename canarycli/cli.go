@@ -106,6 +106,8 @@ type command struct {
 	name, args, summary string
 	// minArgs and maxArgs bound the positional arguments (-1: no bound).
 	minArgs, maxArgs int
+	// output: the command prints data, in the format -o/--output names.
+	output bool
 	// flags registers the command's own flags; run gets the positional
 	// arguments.
 	flags func(*flag.FlagSet)
@@ -144,12 +146,18 @@ func (a *App) run(ctx context.Context, args []string) error {
 	if cmd.flags != nil {
 		cmd.flags(fs)
 	}
+	if cmd.output {
+		a.outputFlag(fs)
+	}
 	pos, err := parseInterspersed(fs, rest[1:])
 	if err != nil {
 		return a.flagError(err, cmd)
 	}
 	if len(pos) < cmd.minArgs || (cmd.maxArgs >= 0 && len(pos) > cmd.maxArgs) {
 		return usagef("usage: kubectl canary %s %s", cmd.name, cmd.args)
+	}
+	if err := a.checkOutput(); err != nil {
+		return err
 	}
 	return cmd.run(ctx, pos)
 }
@@ -179,6 +187,12 @@ func orDefault(d, def time.Duration) time.Duration {
 func (a *App) outputFlag(fs *flag.FlagSet) {
 	fs.StringVar(&a.g.output, "output", "", "output format: json or yaml (default: text)")
 	fs.StringVar(&a.g.output, "o", "", "shorthand for --output")
+}
+
+// meshFlag registers --mesh-provider, the provider assumed for canaries
+// without spec.provider.
+func meshFlag(fs *flag.FlagSet, mesh *string) {
+	fs.StringVar(mesh, "mesh-provider", defaultProvider, "the controller's -mesh-provider, for canaries without spec.provider")
 }
 
 func (a *App) flagError(err error, cmd *command) error {

@@ -3,7 +3,6 @@ package canarycli_test
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -13,9 +12,8 @@ import (
 	"time"
 
 	"github.com/warbler-dev/warbler/canarycli"
+	"github.com/warbler-dev/warbler/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // run runs the plugin in-process and returns its exit code and outputs.
 func run(t *testing.T, stdin string, args ...string) (int, string, string) {
@@ -27,24 +25,6 @@ func run(t *testing.T, stdin string, args ...string) (int, string, string) {
 	defer cancel()
 	code := app.Run(ctx, args)
 	return code, stdout.String(), stderr.String()
-}
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (run with -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }
 
 // oneErrorLine asserts that stderr is a single line naming want.
@@ -211,7 +191,7 @@ func TestSimulateGolden(t *testing.T) {
 	if code != canarycli.ExitOK {
 		t.Fatalf("exit %d, stderr %s", code, stderr)
 	}
-	golden(t, "simulate_canary.golden", stdout)
+	golden.Check(t, "simulate_canary.golden", stdout)
 }
 
 // The simulated times are those of the analysis package's own scripts

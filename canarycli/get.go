@@ -15,18 +15,14 @@ func (a *App) getCmd() *command {
 	var watch bool
 	var mesh string
 	return &command{
-		name: "get", args: "CANARY [--watch] [-o json|yaml]", minArgs: 1, maxArgs: 1,
+		name: "get", args: "CANARY [--watch] [-o json|yaml]", minArgs: 1, maxArgs: 1, output: true,
 		summary: "show a canary: status, weights, images, replicas, and a tree of its workloads, route and checks",
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&watch, "watch", false, "redraw until interrupted")
 			fs.BoolVar(&watch, "w", false, "shorthand for --watch")
-			fs.StringVar(&mesh, "mesh-provider", defaultProvider, "the controller's -mesh-provider, for canaries without spec.provider")
-			a.outputFlag(fs)
+			meshFlag(fs, &mesh)
 		},
 		run: func(ctx context.Context, args []string) error {
-			if err := a.checkOutput(); err != nil {
-				return err
-			}
 			cl, err := a.connect()
 			if err != nil {
 				return err

@@ -13,16 +13,12 @@ import (
 func (a *App) historyCmd() *command {
 	var metric string
 	return &command{
-		name: "history", args: "CANARY [--metric NAME] [-o json|yaml]", minArgs: 1, maxArgs: 1,
+		name: "history", args: "CANARY [--metric NAME] [-o json|yaml]", minArgs: 1, maxArgs: 1, output: true,
 		summary: "show the history of a canary's metric checks: time, value, threshold, verdict and why",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&metric, "metric", "", "show only this metric")
-			a.outputFlag(fs)
 		},
 		run: func(ctx context.Context, args []string) error {
-			if err := a.checkOutput(); err != nil {
-				return err
-			}
 			_, c, err := a.canary(ctx, args[0])
 			if err != nil {
 				return err

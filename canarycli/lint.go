@@ -23,6 +23,12 @@ type files []string
 func (f *files) String() string     { return strings.Join(*f, ",") }
 func (f *files) Set(v string) error { *f = append(*f, v); return nil }
 
+// register adds -f and --filename.
+func (f *files) register(set *flag.FlagSet) {
+	set.Var(f, "f", "manifest file, '-' for stdin (repeatable)")
+	set.Var(f, "filename", "same as -f")
+}
+
 func (a *App) lintCmd() *command {
 	var fs files
 	var mesh string
@@ -30,9 +36,8 @@ func (a *App) lintCmd() *command {
 		name: "lint", args: "-f FILE [-f FILE...]", minArgs: 0, maxArgs: 0,
 		summary: "check Canary, MetricTemplate and AlertProvider manifests offline against the CRD schemas and the analysis rules",
 		flags: func(set *flag.FlagSet) {
-			set.Var(&fs, "f", "manifest file, '-' for stdin (repeatable)")
-			set.Var(&fs, "filename", "same as -f")
-			set.StringVar(&mesh, "mesh-provider", defaultProvider, "the controller's -mesh-provider, for canaries without spec.provider")
+			fs.register(set)
+			meshFlag(set, &mesh)
 		},
 		run: func(_ context.Context, _ []string) error {
 			if len(fs) == 0 {

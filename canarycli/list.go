@@ -29,17 +29,13 @@ type ListItem struct {
 func (a *App) listCmd() *command {
 	var all bool
 	return &command{
-		name: "list", args: "[-A] [-o json|yaml]", minArgs: 0, maxArgs: 0,
+		name: "list", args: "[-A] [-o json|yaml]", minArgs: 0, maxArgs: 0, output: true,
 		summary: "list canaries with their phase, weight and failed checks",
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&all, "all-namespaces", false, "list the canaries of every namespace")
 			fs.BoolVar(&all, "A", false, "shorthand for --all-namespaces")
-			a.outputFlag(fs)
 		},
 		run: func(ctx context.Context, _ []string) error {
-			if err := a.checkOutput(); err != nil {
-				return err
-			}
 			cl, err := a.connect()
 			if err != nil {
 				return err

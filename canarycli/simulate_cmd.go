@@ -34,21 +34,16 @@ func (a *App) simulateCmd() *command {
 	var mesh string
 	var minInterval time.Duration
 	return &command{
-		name: "simulate", args: "-f FILE [--mesh-provider P] [--min-interval 10s] [-o json|yaml]", minArgs: 0, maxArgs: 0,
+		name: "simulate", args: "-f FILE [--mesh-provider P] [--min-interval 10s] [-o json|yaml]", minArgs: 0, maxArgs: 0, output: true,
 		summary: "print a Canary's weight schedule and the shortest times to promote and to roll back",
 		flags: func(set *flag.FlagSet) {
-			set.Var(&fs, "f", "manifest file, '-' for stdin (repeatable)")
-			set.Var(&fs, "filename", "same as -f")
-			set.StringVar(&mesh, "mesh-provider", defaultProvider, "the controller's -mesh-provider, for canaries without spec.provider")
+			fs.register(set)
+			meshFlag(set, &mesh)
 			set.DurationVar(&minInterval, "min-interval", 10*time.Second, "the controller's -min-analysis-interval (shorter intervals are raised to it)")
-			a.outputFlag(set)
 		},
 		run: func(_ context.Context, _ []string) error {
 			if len(fs) == 0 {
 				return usagef("simulate needs -f FILE")
-			}
-			if err := a.checkOutput(); err != nil {
-				return err
 			}
 			return a.simulateFiles(fs, mesh, minInterval)
 		},

@@ -3,7 +3,6 @@ package canarycli
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -116,7 +115,7 @@ func (a *App) summarize(ctx context.Context, cl *cluster, c *flaggerv1.Canary, m
 	if n, ok := a.route(ctx, cl, c, s); ok {
 		root.Children = append(root.Children, n)
 	}
-	s.Checks = latestChecks(c)
+	s.Checks = c.LatestChecks()
 	if len(s.Checks) > 0 {
 		root.Children = append(root.Children, checksNode(s.Checks))
 	}
@@ -208,31 +207,6 @@ func (a *App) route(ctx context.Context, cl *cluster, c *flaggerv1.Canary, s *Su
 		n.Health, n.Info = Warning, oneLine(s.RouteError)
 	}
 	return n, true
-}
-
-// latestChecks is the newest result of each metric: the spec's metrics
-// first, in spec order, then any others found in the history.
-func latestChecks(c *flaggerv1.Canary) []flaggerv1.CheckResult {
-	latest := map[string]flaggerv1.CheckResult{}
-	var order []string
-	if c.Spec.Analysis != nil {
-		for _, m := range c.Spec.Analysis.Metrics {
-			order = append(order, m.Name)
-		}
-	}
-	for _, ch := range c.Status.Checks {
-		if _, seen := latest[ch.Metric]; !seen && !slices.Contains(order, ch.Metric) {
-			order = append(order, ch.Metric)
-		}
-		latest[ch.Metric] = ch
-	}
-	var out []flaggerv1.CheckResult
-	for _, m := range order {
-		if ch, ok := latest[m]; ok {
-			out = append(out, ch)
-		}
-	}
-	return out
 }
 
 func checksNode(checks []flaggerv1.CheckResult) Node {

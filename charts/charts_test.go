@@ -28,11 +28,7 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) {
 	env = testenv.New()
-	code := env.Run(m)
-	if binDir != "" {
-		os.RemoveAll(binDir) // the binaries built by binaries()
-	}
-	os.Exit(code)
+	os.Exit(env.Run(m))
 }
 
 // The charts, by folder name.

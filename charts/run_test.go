@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -176,25 +175,10 @@ func podEnv(t *testing.T, ns string, d *appsv1.Deployment) map[string]string {
 	return out
 }
 
-var (
-	binOnce sync.Once
-	binDir  string
-	binErr  error
-)
-
 // binaries builds cmd/warbler and cmd/loadtester once per test binary.
 func binaries(t *testing.T) string {
 	t.Helper()
-	binOnce.Do(func() {
-		if binDir, binErr = os.MkdirTemp("", "warbler-charts-bin-"); binErr != nil {
-			return
-		}
-		binErr = testenv.BuildInto(binDir, "./cmd/warbler", "./cmd/loadtester")
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binDir
+	return env.Binaries(t, "./cmd/warbler", "./cmd/loadtester")
 }
 
 // runController runs the installed controller with the release's RBAC

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,10 +12,9 @@ import (
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/canarycli"
+	"github.com/warbler-dev/warbler/internal/golden"
 	"github.com/warbler-dev/warbler/internal/testenv"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // progressingCanary starts a release of podinfo held at weight 50 (the
 // confirm-traffic-increase gate allows one step), with both metric checks
@@ -112,7 +108,7 @@ func TestGetProgressingCanary(t *testing.T) {
 	normalize(&s, ns)
 	var out bytes.Buffer
 	canarycli.RenderSummary(&out, &s, time.Now())
-	golden(t, "get_progressing.golden", out.String())
+	golden.Check(t, "get_progressing.golden", out.String())
 
 	// the text output a user sees shows the same
 	code, text, stderr := kubectlCanary(t, "get", "podinfo", "-n", ns)
@@ -171,25 +167,5 @@ func TestListHistoryAndWatch(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "Name:           podinfo") || !strings.Contains(out.String(), "SetWeight:    50") {
 		t.Errorf("get --watch printed:\n%s", out.String())
-	}
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s (run with -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }

@@ -60,14 +60,8 @@ func (s *scenario) watch(ctx context.Context, timeout time.Duration, done func(*
 func (s *scenario) describe(ctx context.Context, c *flaggerv1.Canary) string {
 	st := c.Status
 	line := fmt.Sprintf("phase %-16s weight %3d%%  route %s  failed checks %d/%d", st.Phase, st.CanaryWeight, s.routeSplit(ctx), st.FailedChecks, c.Spec.Analysis.Threshold)
-	last := map[string]flaggerv1.CheckResult{}
-	for _, ch := range st.Checks {
-		last[ch.Metric] = ch
-	}
-	for _, m := range c.Spec.Analysis.Metrics {
-		if ch, ok := last[m.Name]; ok {
-			line += fmt.Sprintf("  %s %s", m.Name, checkValue(ch))
-		}
+	for _, ch := range c.LatestChecks() {
+		line += fmt.Sprintf("  %s %s", ch.Metric, checkValue(ch))
 	}
 	return line
 }

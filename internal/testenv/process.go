@@ -68,8 +68,31 @@ func Build(t testing.TB, pkgs ...string) string {
 	return dir
 }
 
-// BuildInto is Build into a folder that outlives a test, for binaries built
-// once per test binary.
+// Binaries is Build once per test binary: the first call for a set of
+// packages builds them into a folder that is removed when the tests end,
+// later calls return that folder.
+func (e *Env) Binaries(t testing.TB, pkgs ...string) string {
+	t.Helper()
+	e.buildMu.Lock()
+	defer e.buildMu.Unlock()
+	key := strings.Join(pkgs, " ")
+	b, ok := e.builds[key]
+	if !ok {
+		if b.dir, b.err = os.MkdirTemp("", "warbler-bin-"); b.err == nil {
+			b.err = BuildInto(b.dir, pkgs...)
+		}
+		if e.builds == nil {
+			e.builds = map[string]build{}
+		}
+		e.builds[key] = b
+	}
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.dir
+}
+
+// BuildInto builds the packages into dir.
 func BuildInto(dir string, pkgs ...string) error {
 	root, err := stack.Root()
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,6 +59,15 @@ type Env struct {
 	Root string
 
 	stackDir string // set when this binary started the stack
+
+	buildMu sync.Mutex
+	builds  map[string]build // by package list
+}
+
+// build is the outcome of a Binaries call.
+type build struct {
+	dir string
+	err error
 }
 
 // New returns an Env that Run will start.
@@ -124,6 +134,9 @@ func (e *Env) startStack() (string, error) {
 }
 
 func (e *Env) stop() {
+	for _, b := range e.builds {
+		_ = os.RemoveAll(b.dir)
+	}
 	if e.stackDir == "" {
 		return
 	}

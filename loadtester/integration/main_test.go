@@ -164,28 +164,10 @@ func requestsServed(t *testing.T, podinfoURL string) float64 {
 	return total
 }
 
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
-
 // loadtesterBinary builds cmd/loadtester once per test binary.
 func loadtesterBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "loadtester-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "loadtester")
-		buildErr = testenv.BuildInto(dir, "./cmd/loadtester")
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binary
+	return filepath.Join(env.Binaries(t, "./cmd/loadtester"), "loadtester")
 }
 
 // process is a loadtester binary serving on 127.0.0.1.

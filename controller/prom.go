@@ -26,6 +26,7 @@ type promMetrics struct {
 	durations *prometheus.HistogramVec
 	successes *prometheus.CounterVec
 	failures  *prometheus.CounterVec
+	lateness  prometheus.Histogram
 	canaries  atomic.Pointer[client.Reader]
 }
 
@@ -45,7 +46,7 @@ func newPromMetrics(cache client.Reader, o Options) *promMetrics {
 	sharedPromOnce.Do(func() {
 		sharedProm = buildPromMetrics()
 		for _, c := range []prometheus.Collector{sharedProm.info, sharedProm.statusVec, sharedProm.weightVec, sharedProm.analysis,
-			sharedProm.threshold, sharedProm.durations, sharedProm.successes, sharedProm.failures, sharedProm} {
+			sharedProm.threshold, sharedProm.durations, sharedProm.successes, sharedProm.failures, sharedProm.lateness, sharedProm} {
 			registry.MustRegister(c)
 		}
 	})
@@ -72,6 +73,9 @@ func buildPromMetrics() *promMetrics {
 			[]string{"name", "namespace", "deployment_strategy", "analysis_status"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flagger_canary_failures_total", Help: "Releases that were rolled back."},
 			[]string{"name", "namespace", "deployment_strategy", "analysis_status"}),
+		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "warbler_tick_lateness_seconds",
+			Help:    "How late a tick started against when it was due: the time its previous tick started plus the requeue it asked for (the analysis interval, or the rest of it).",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30, 60, 120, 300}}),
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -62,6 +63,7 @@ type Reconciler struct {
 	written sync.Map // types.NamespacedName -> string
 
 	revisions revisionCache
+	due       dueTimes
 
 	hooks   *webhooks.Client
 	configs *configTracker
@@ -72,6 +74,11 @@ type Reconciler struct {
 
 // targetIndex indexes Canaries by "<kind>/<target name>".
 const targetIndex = "warbler.dev/target"
+
+// configIndex indexes Deployments and DaemonSets by the ConfigMaps and
+// Secrets their pod template uses ("configmap/<name>", "secret/<name>"), so
+// that a changed config wakes only the canaries whose target uses it.
+const configIndex = "warbler.dev/configs"
 
 // SetupWithManager wires the reconciler into a manager: Canaries are
 // watched, and so are the workloads, services and autoscalers they own or
@@ -96,6 +103,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}); err != nil {
 		return err
 	}
+	for _, obj := range []client.Object{&appsv1.Deployment{}, &appsv1.DaemonSet{}} {
+		if err := mgr.GetFieldIndexer().IndexField(context.Background(), obj, configIndex, configKeys); err != nil {
+			return err
+		}
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("canary").
 		For(&flaggerv1.Canary{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deleting))).
@@ -103,9 +115,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.canariesOf("DaemonSet"))).
 		Watches(&corev1.Service{}, handler.EnqueueRequestForOwner(r.Scheme, mgr.GetRESTMapper(), &flaggerv1.Canary{}, handler.OnlyControllerOwner())).
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, handler.EnqueueRequestForOwner(r.Scheme, mgr.GetRESTMapper(), &flaggerv1.Canary{}, handler.OnlyControllerOwner())).
-		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.canariesInNamespace), builder.OnlyMetadata).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.canariesInNamespace), builder.OnlyMetadata).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.Workers}).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.canariesUsing("configmap")), builder.OnlyMetadata).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.canariesUsing("secret")), builder.OnlyMetadata).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.Workers, NewQueue: newQueue, EnableWarmup: ptr.To(true)}).
 		Complete(r)
 }
 
@@ -118,37 +130,83 @@ func (r *Reconciler) canariesOf(kind string) handler.MapFunc {
 		if ref := metav1.GetControllerOf(o); ref != nil && ref.Kind == "Canary" && strings.HasPrefix(ref.APIVersion, flaggerv1.GroupVersion.Group+"/") {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: ref.Name}}}
 		}
-		var list flaggerv1.CanaryList
-		if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{targetIndex: kind + "/" + o.GetName()}); err != nil {
-			return nil
-		}
-		out := make([]reconcile.Request, 0, len(list.Items))
-		for _, c := range list.Items {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
-		}
-		return out
+		return r.targeting(ctx, nil, o.GetNamespace(), kind, o.GetName())
 	}
 }
 
-// canariesInNamespace wakes the canaries of a namespace when one of its
-// ConfigMaps or Secrets changes; each checks whether it tracks it.
-func (r *Reconciler) canariesInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
-	if !r.Options.EnableConfigTracking || strings.HasSuffix(o.GetName(), flaggerv1.PrimarySuffix) {
-		return nil
-	}
+// targeting appends the canaries that target the workload kind/name.
+// Map functions only read names, so the cached objects are not copied.
+func (r *Reconciler) targeting(ctx context.Context, out []reconcile.Request, ns, kind, name string) []reconcile.Request {
 	var list flaggerv1.CanaryList
-	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
-		return nil
+	if err := r.Client.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{targetIndex: kind + "/" + name}, client.UnsafeDisableDeepCopy); err != nil {
+		return out
 	}
-	out := make([]reconcile.Request, 0, len(list.Items))
 	for _, c := range list.Items {
 		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
 	}
 	return out
 }
 
+// canariesUsing wakes the canaries whose target uses a ConfigMap or Secret
+// (kind "configmap" or "secret") that changed. Waking every canary of the
+// namespace instead made each config event cost one tick per canary: with
+// n canaries and as many configs, the informers' initial list alone queued
+// n² ticks.
+func (r *Reconciler) canariesUsing(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		if !r.Options.EnableConfigTracking || strings.HasSuffix(o.GetName(), flaggerv1.PrimarySuffix) {
+			return nil
+		}
+		return r.workloadsUsing(ctx, o.GetNamespace(), kind+"/"+o.GetName())
+	}
+}
+
+// workloadsUsing maps a config to the canaries of the workloads that use it.
+func (r *Reconciler) workloadsUsing(ctx context.Context, ns, config string) []reconcile.Request {
+	var out []reconcile.Request
+	key := client.MatchingFields{configIndex: config}
+	var deps appsv1.DeploymentList
+	if err := r.Client.List(ctx, &deps, client.InNamespace(ns), key, client.UnsafeDisableDeepCopy); err == nil {
+		for _, d := range deps.Items {
+			out = r.targeting(ctx, out, d.Namespace, "Deployment", d.Name)
+		}
+	}
+	var dss appsv1.DaemonSetList
+	if err := r.Client.List(ctx, &dss, client.InNamespace(ns), key, client.UnsafeDisableDeepCopy); err == nil {
+		for _, d := range dss.Items {
+			out = r.targeting(ctx, out, d.Namespace, "DaemonSet", d.Name)
+		}
+	}
+	return out
+}
+
+// configKeys lists the configs a workload's pod template uses, for
+// configIndex.
+func configKeys(o client.Object) []string {
+	w := asWorkload(o)
+	if w == nil {
+		return nil
+	}
+	refs := configRefs(&w.template.Spec)
+	keys := make([]string, 0, len(refs))
+	for _, ref := range refs {
+		keys = append(keys, ref.key())
+	}
+	return keys
+}
+
 // Reconcile runs one tick of a canary.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	start := r.Now()
+	if late, ok := r.due.started(req.NamespacedName, start); ok {
+		r.prom.lateness.Observe(late.Seconds())
+	}
+	res, err := r.reconcile(ctx, req, start)
+	r.due.finished(req.NamespacedName, start, res, err)
+	return res, err
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, start time.Time) (ctrl.Result, error) {
 	var c flaggerv1.Canary
 	if err := r.Client.Get(ctx, req.NamespacedName, &c); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -160,7 +218,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if stale, err := r.staleCache(ctx, &c); err != nil || stale {
 		return ctrl.Result{RequeueAfter: staleRetry}, err
 	}
-	start := r.Now()
 	t := &tick{r: r, c: &c, orig: c.DeepCopy(), now: start, log: r.log.With("canary", c.Key())}
 	res, err := t.run(ctx)
 	r.prom.duration(&c, time.Since(start))

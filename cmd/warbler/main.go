@@ -57,6 +57,9 @@ type flags struct {
 	leaderElection                        bool
 	leaderElectionNamespace               string
 	leaderElectionID                      string
+	leaseDuration, renewDeadline          time.Duration
+	retryPeriod                           time.Duration
+	watchLabelSelector                    string
 	namespace                             string
 	threadiness                           int
 	qps                                   float64
@@ -89,7 +92,11 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.ingressClas, "ingress-class", "", "ingress class written to generated ingress objects")
 	fs.BoolVar(&f.leaderElection, "enable-leader-election", false, "elect a leader on a Lease so that replicas take turns")
 	fs.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "kube-system", "namespace of the leader election Lease")
-	fs.StringVar(&f.leaderElectionID, "leader-election-id", "warbler-leader-election", "name of the leader election Lease")
+	fs.StringVar(&f.leaderElectionID, "leader-election-id", "warbler-leader-election", "name of the leader election Lease (with -watch-label-selector, a suffix per shard is added)")
+	fs.DurationVar(&f.leaseDuration, "leader-election-lease-duration", defaultLeaseDuration, "how long a standby waits before taking over a Lease its leader stopped renewing")
+	fs.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", defaultRenewDeadline, "how long the leader keeps retrying to renew its Lease before it gives up leading")
+	fs.DurationVar(&f.retryPeriod, "leader-election-retry-period", defaultRetryPeriod, "how often candidates try to acquire or renew the Lease")
+	fs.StringVar(&f.watchLabelSelector, "watch-label-selector", "", "handle only the Canaries with these labels, e.g. '"+ShardLabel+" in (shard1)', or '!"+ShardLabel+"' for the unlabelled ones (sharding; empty: all)")
 	fs.StringVar(&f.namespace, "namespace", "", "watch only this namespace (all when empty)")
 	fs.IntVar(&f.threadiness, "threadiness", 16, "canaries reconciled at once (Flagger's default is 2; a slow webhook must not hold up the others)")
 	fs.Float64Var(&f.qps, "kubeconfig-qps", 100, "queries per second to the API server")
@@ -116,6 +123,12 @@ func parseFlags(args []string) (*flags, error) {
 	}
 	if f.threadiness < 1 {
 		return nil, fmt.Errorf("-threadiness %d: want at least 1", f.threadiness)
+	}
+	if _, err := watchSelector(f.watchLabelSelector); err != nil {
+		return nil, err
+	}
+	if err := checkLeaseTimes(f); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
@@ -185,22 +198,42 @@ func run(ctx context.Context, f *flags, log *slog.Logger) error {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(flaggerv1.AddToScheme(scheme))
 	utilruntime.Must(routers.AddToScheme(scheme))
-	if err := checkAPI(ctx, cfg, scheme, f.namespace); err != nil {
+	registerClientMetrics(crmetrics.Registry)
+	srv := &http.Server{
+		Addr:              net.JoinHostPort(f.bindAddress, strconv.Itoa(f.port)),
+		Handler:           httpHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	// served on every replica, leader or not, from before the CRDs are
+	// awaited, so that a liveness probe does not restart a controller that
+	// is only waiting
+	ln, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		return fmt.Errorf("-port %d: %w", f.port, err)
+	}
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- serve(ctx, srv, ln) }()
+	if err := waitForAPI(ctx, cfg, scheme, f.namespace, log); err != nil {
 		return err
 	}
 	log.Info("Connected to Kubernetes API " + cfg.Host)
 
+	sel, _ := watchSelector(f.watchLabelSelector)
 	opts := ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress:  "0",
-		LeaderElection:          f.leaderElection,
-		LeaderElectionID:        f.leaderElectionID,
-		LeaderElectionNamespace: f.leaderElectionNamespace,
-		Cache:                   cache.Options{SyncPeriod: ptr(10 * time.Minute)},
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{SyncPeriod: ptr(10 * time.Minute)},
 	}
 	if f.namespace != "" {
 		opts.Cache.DefaultNamespaces = map[string]cache.Config{f.namespace: {}}
+	}
+	shardCache(&opts.Cache, sel)
+	leaderElection(&opts, f, sel)
+	if !sel.Empty() {
+		log.Info(fmt.Sprintf("Handling the canaries that match %s (leader election Lease %s)", sel, opts.LeaderElectionID))
 	}
 	mgr, err := ctrl.NewManager(cfg, opts)
 	if err != nil {
@@ -228,17 +261,10 @@ func run(ctx context.Context, f *flags, log *slog.Logger) error {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Addr:              net.JoinHostPort(f.bindAddress, strconv.Itoa(f.port)),
-		Handler:           httpHandler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
-	if err := mgr.Add(serverRunnable{srv}); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		return err
 	}
-	return mgr.Start(ctx)
+	return <-srvDone
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -253,8 +279,29 @@ func splitList(s string) []string {
 	return out
 }
 
-// checkAPI refuses to start without the flagger.app CRDs, as Flagger does.
-// With -namespace it looks only there, which a namespaced Role allows.
+// waitForAPI waits until the flagger.app CRDs can be listed. Flagger exits
+// when they are missing, which a controller started right after
+// `kubectl apply` of the CRDs (before they are established), or before the
+// API server answers, turns into a crash loop. Warbler says what it waits
+// for and retries until it is stopped. With -namespace it lists only there,
+// which a namespaced Role allows.
+func waitForAPI(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, namespace string, log *slog.Logger) error {
+	for wait := time.Second; ; wait = min(2*wait, 10*time.Second) {
+		err := checkAPI(ctx, cfg, scheme, namespace)
+		if err == nil {
+			return nil
+		}
+		log.Info(fmt.Sprintf("Waiting for the flagger.app CRDs (install them with: kubectl apply -f charts/warbler/crds): %v; retrying in %s", err, wait))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stopped while waiting for the flagger.app CRDs: %w", err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// checkAPI lists each flagger.app kind once. A new client each time: a
+// client caches the API groups it found missing.
 func checkAPI(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, namespace string) error {
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
@@ -264,7 +311,7 @@ func checkAPI(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, nam
 	defer cancel()
 	for _, l := range []client.ObjectList{&flaggerv1.CanaryList{}, &flaggerv1.MetricTemplateList{}, &flaggerv1.AlertProviderList{}} {
 		if err := c.List(ctx, l, client.Limit(1), client.InNamespace(namespace)); err != nil {
-			return fmt.Errorf("cannot list %T: are the flagger.app CRDs installed (charts/warbler/crds)? %w", l, err)
+			return fmt.Errorf("cannot list %s: %w", strings.TrimSuffix(strings.TrimPrefix(fmt.Sprintf("%T", l), "*v1beta1."), "List"), err)
 		}
 	}
 	return nil
@@ -279,21 +326,16 @@ func httpHandler() http.Handler {
 	return mux
 }
 
-// serverRunnable serves HTTP until the manager stops; it runs on every
-// replica, leader or not.
-type serverRunnable struct{ srv *http.Server }
-
-func (s serverRunnable) Start(ctx context.Context) error {
+// serve answers HTTP on ln until ctx ends.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return s.srv.Shutdown(sctx)
+		return srv.Shutdown(sctx)
 	}
 }
-
-func (serverRunnable) NeedLeaderElection() bool { return false }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -24,6 +25,7 @@ type ListItem struct {
 	Target             string    `json:"target"`
 	LastTransitionTime time.Time `json:"lastTransitionTime,omitzero"`
 	Message            string    `json:"message,omitempty"`
+	Shard              string    `json:"shard,omitempty"` // sharding.warbler.dev/key: the controller shard that handles it
 }
 
 func (a *App) listCmd() *command {
@@ -72,7 +74,7 @@ func (a *App) list(ctx context.Context, cl *cluster, all bool) ([]ListItem, erro
 		items = append(items, ListItem{Namespace: c.Namespace, Name: c.Name, Phase: phaseName(c.Status.Phase), Paused: c.Status.Paused,
 			Weight: c.Status.CanaryWeight, FailedChecks: c.Status.FailedChecks, Threshold: threshold,
 			Target: c.Spec.TargetRef.Kind + "/" + c.Spec.TargetRef.Name, LastTransitionTime: c.Status.LastTransitionTime.Time,
-			Message: c.Status.Message})
+			Message: c.Status.Message, Shard: c.Shard()})
 	}
 	sort.Slice(items, func(i, j int) bool {
 		if items[i].Namespace != items[j].Namespace {
@@ -98,6 +100,10 @@ func (a *App) renderList(items []ListItem, all bool) {
 	if all {
 		head = append([]string{"NAMESPACE"}, head...)
 	}
+	sharded := slices.ContainsFunc(items, func(it ListItem) bool { return it.Shard != "" })
+	if sharded {
+		head = append(head, "SHARD")
+	}
 	t.addText(head...)
 	for _, it := range items {
 		c := &flaggerv1.Canary{Status: flaggerv1.CanaryStatus{Phase: flaggerv1.CanaryPhase(it.Phase), Paused: it.Paused}}
@@ -107,9 +113,20 @@ func (a *App) renderList(items []ListItem, all bool) {
 		if all {
 			row = append([]cell{{text: it.Namespace}}, row...)
 		}
+		if sharded {
+			row = append(row, cell{text: shardName(it.Shard)})
+		}
 		t.add(row...)
 	}
 	t.write(a.Stdout)
+}
+
+// shardName shows the shard of unlabelled canaries as "-".
+func shardName(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func truncate(s string, n int) string {

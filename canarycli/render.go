@@ -118,6 +118,9 @@ func renderHeader(w io.Writer, s *Summary, st style, now time.Time) {
 	}
 	line("Name", s.Name)
 	line("Namespace", s.Namespace)
+	if s.Shard != "" {
+		line("Shard", s.Shard)
+	}
 	status := st.status(phaseHealthOf(s), s.Phase)
 	if s.Paused {
 		status.text += " (paused)"

@@ -18,6 +18,7 @@ import (
 type Summary struct {
 	Name      string `json:"name"`
 	Namespace string `json:"namespace"`
+	Shard     string `json:"shard,omitempty"` // sharding.warbler.dev/key: the controller shard that handles it
 	Phase     string `json:"phase"`
 	Message   string `json:"message,omitempty"`
 	Paused    bool   `json:"paused,omitempty"`
@@ -90,7 +91,7 @@ type Node struct {
 // summarize gathers a canary's summary: its status, workloads, route and
 // checks.
 func (a *App) summarize(ctx context.Context, cl *cluster, c *flaggerv1.Canary, meshProvider string) (*Summary, error) {
-	s := &Summary{Name: c.Name, Namespace: c.Namespace, Phase: phaseName(c.Status.Phase), Message: c.Status.Message,
+	s := &Summary{Name: c.Name, Namespace: c.Namespace, Shard: c.Shard(), Phase: phaseName(c.Status.Phase), Message: c.Status.Message,
 		Paused: c.Status.Paused, Suspended: c.Spec.Suspend, Provider: providerOf(c, meshProvider),
 		SetWeight: c.Status.CanaryWeight, FailedChecks: c.Status.FailedChecks, LastRequest: c.Status.LastRequest}
 	spec, err := analysisSpec(c, s.Provider, time.Second)

@@ -10,6 +10,17 @@ const PrimarySuffix = "-primary"
 // CanarySuffix names the service that selects the canary pods.
 const CanarySuffix = "-canary"
 
+// ShardLabel assigns a Canary to a shard of controllers, after Flux's
+// sharding.fluxcd.io/key: a controller started with
+// -watch-label-selector 'sharding.warbler.dev/key in (shard1)' handles the
+// canaries labelled shard1; one started with '!sharding.warbler.dev/key'
+// handles the unlabelled ones.
+const ShardLabel = "sharding.warbler.dev/key"
+
+// Shard is the shard that handles the canary: its ShardLabel, or "" for the
+// shard of unlabelled canaries.
+func (c *Canary) Shard() string { return c.Labels[ShardLabel] }
+
 // Key names the canary in logs and metrics: "<name>.<namespace>".
 func (c *Canary) Key() string { return c.Name + "." + c.Namespace }
 

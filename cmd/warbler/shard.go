@@ -18,12 +18,8 @@ import (
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 )
 
-// ShardLabel is the label that assigns a Canary to a shard, after Flux's
-// sharding.fluxcd.io/key: a replica started with
-// -watch-label-selector 'sharding.warbler.dev/key in (shard1)' handles the
-// canaries labelled shard1, and one started with
-// '!sharding.warbler.dev/key' handles the unlabelled ones.
-const ShardLabel = "sharding.warbler.dev/key"
+// ShardLabel is the label -watch-label-selector selects shards by.
+const ShardLabel = flaggerv1.ShardLabel
 
 // watchSelector parses -watch-label-selector; empty selects everything.
 func watchSelector(s string) (labels.Selector, error) {

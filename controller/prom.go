@@ -90,7 +90,7 @@ func (m *promMetrics) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	reader := m.canaries.Load()
-	if reader == nil || (*reader).List(ctx, &list) != nil {
+	if reader == nil || (*reader).List(ctx, &list, client.UnsafeDisableDeepCopy) != nil {
 		return
 	}
 	per := map[string]int{}

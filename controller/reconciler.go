@@ -209,9 +209,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, start time.Time) (ctrl.Result, error) {
 	var c flaggerv1.Canary
 	if err := r.Client.Get(ctx, req.NamespacedName, &c); err != nil {
+		// forget only canaries this replica handled: the events of
+		// objects owned by other shards' canaries end here too
 		if apierrors.IsNotFound(err) {
-			r.prom.forget(req.Namespace, req.Name)
-			r.written.Delete(req.NamespacedName)
+			if _, seen := r.written.LoadAndDelete(req.NamespacedName); seen {
+				r.prom.forget(req.Namespace, req.Name)
+			}
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}

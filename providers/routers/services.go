@@ -75,7 +75,11 @@ func (s *Services) reconcile(ctx context.Context, c *flaggerv1.Canary, name stri
 		if err := controllerutil.SetControllerReference(c, svc, s.Scheme); err != nil {
 			return err
 		}
-		if err := s.Client.Create(ctx, svc); err != nil {
+		if err := s.Client.Create(ctx, svc); apierrors.IsAlreadyExists(err) {
+			// created by a tick the cache has not caught up with yet; the
+			// next tick compares it, an error would only back off
+			return nil
+		} else if err != nil {
 			return fmt.Errorf("creating service %s.%s: %w", name, c.Namespace, err)
 		}
 		s.Log.Info(fmt.Sprintf("Service %s.%s created", name, c.Namespace), "canary", c.Key())

@@ -14,6 +14,8 @@
 #   hack/stack.sh down [DIR]     stop what "up" started, in dependency order
 #   hack/stack.sh env [DIR]      print the export lines for a running stack
 #   hack/stack.sh status [DIR]   PID and RSS of each component
+#   hack/stack.sh restart DIR NAME  stop one component and start it again
+#                                with the same command line (chaos tests)
 #   hack/stack.sh envtest        print KUBEBUILDER_ASSETS for envtest
 #   hack/stack.sh bin NAME       print the path of a cached binary
 #                                (etcd, kube-apiserver, kubectl, kwok, podinfo,
@@ -28,6 +30,9 @@
 #   STACK_OWNER_PID when set, "up" also starts a watcher that stops the stack
 #                   once that process is gone (tests use it so that a crashed
 #                   test binary leaves nothing running)
+#   KCM_ARGS SCHEDULER_ARGS  extra flags of kube-controller-manager and
+#                   kube-scheduler, such as more workers for a benchmark
+#                   ("--concurrent-service-endpoint-syncs 20")
 #   K8S_VERSION ETCD_VERSION KWOK_VERSION PODINFO_VERSION  pinned below
 set -Eeuo pipefail
 
@@ -313,24 +318,39 @@ alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev
 
 port_busy() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
+# launch starts a component and keeps its command line in DIR/cmds, so
+# that "restart" can start it again the same way.
 launch() { # name command...
   local name=$1; shift
-  nohup "$@" >"$DIR/logs/$name.log" 2>&1 </dev/null &
+  mkdir -p "$DIR/cmds"
+  printf '%q ' "$@" >"$DIR/cmds/$name"
+  nohup "$@" >>"$DIR/logs/$name.log" 2>&1 </dev/null &
   echo "$name $!" >>"$DIR/pids"
 }
 
-check_pids() {
+# dead prints the first component that is no longer running.
+dead() {
   local name pid
   while read -r name pid; do
-    alive "$pid" || die "$name exited; read $DIR/logs/$name.log"
+    alive "$pid" || { echo "$name"; return 0; }
   done <"$DIR/pids"
+  return 1
+}
+
+# fail_up ends a start-up that failed. The callers (make demo, test
+# binaries) delete DIR with the stack, so the logs are first copied to a
+# folder of their own, which the message names.
+fail_up() { # message; "LOGS" in it becomes the folder the logs are kept in
+  KEPT=$(mktemp -d "${TMPDIR:-/tmp}/warbler-stack-failed-XXXXXX")
+  cp -r "$DIR/logs/." "$KEPT/" 2>/dev/null || true
+  die "${1//LOGS/$KEPT}"
 }
 
 await() { # what seconds command...
-  local what=$1 limit=$2 t=$SECONDS; shift 2
+  local what=$1 limit=$2 t=$SECONDS name; shift 2
   until "$@" >/dev/null 2>&1; do
-    check_pids
-    [ $((SECONDS - t)) -lt "$limit" ] || die "$what not ready after ${limit}s"
+    if name=$(dead); then fail_up "$name exited during start-up; read LOGS/$name.log"; fi
+    [ $((SECONDS - t)) -lt "$limit" ] || fail_up "$what not ready after ${limit}s; the logs are in LOGS"
     sleep 0.2
   done
 }
@@ -355,35 +375,39 @@ cmd_up() {
   KUBECTL_BIN=$(kubectl_bin)
   ports
   if [ -s "$DIR/pids" ]; then
-    if (check_pids) 2>/dev/null && kc get --raw /readyz >/dev/null 2>&1; then
+    if ! dead >/dev/null && kc get --raw /readyz >/dev/null 2>&1; then
       say "already running in $DIR"
       print_env
       return 0
     fi
     die "$DIR holds a stack that is not healthy; run: $0 down $DIR"
   fi
-  local p t=$SECONDS
+  local p name t=$SECONDS
   for p in $ETCD_PORT $ETCD_PEER_PORT $API_PORT $KCM_PORT $SCHED_PORT $KWOK_PORT; do
     ! port_busy "$p" || die "port $HOST:$p is in use (choose another PORT_BASE)"
   done
+  rm -rf "$DIR/etcd" "$DIR/logs" "$DIR/cmds"
   mkdir -p "$DIR/logs"
-  rm -rf "$DIR/etcd"
   make_pki "$DIR"
   write_kubeconfig "$DIR" "$API_PORT"
   write_kwok_config "$DIR"
   echo "$PORT_BASE" >"$DIR/port-base"
   : >"$DIR/pids"
-  trap 'say "start-up failed; stopping what started (logs in $DIR/logs)"; cmd_down' EXIT
+  KEPT=""
+  trap 'say "start-up failed; stopping what started${KEPT:+ (logs kept in $KEPT)}"; cmd_down' EXIT
   local pki=$DIR/pki
 
   launch etcd "$BIN/etcd-$ETCD_VERSION" --name warbler --data-dir "$DIR/etcd" \
     --listen-client-urls "http://$HOST:$ETCD_PORT" --advertise-client-urls "http://$HOST:$ETCD_PORT" \
     --listen-peer-urls "http://$HOST:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://$HOST:$ETCD_PEER_PORT" \
     --initial-cluster "warbler=http://$HOST:$ETCD_PEER_PORT" --logger zap --log-level warn --unsafe-no-fsync
+  await etcd 30 curl -fsS "http://$HOST:$ETCD_PORT/health"
 
   # --shutdown-send-retry-after bounds the apiserver's exit to ~2 s even with
   # watches open; --enable-priority-and-fairness=false keeps benchmarks from
-  # being throttled by APF's default seats.
+  # being throttled by APF's default seats. The audit log rotates at 200 MB
+  # and keeps 20 files: the lifecycle benchmark counts requests in all of
+  # them (2,000 canaries write more than one file).
   launch kube-apiserver "$BIN/kube-apiserver-$K8S_VERSION" \
     --etcd-servers "http://$HOST:$ETCD_PORT" --bind-address $HOST --advertise-address $HOST \
     --secure-port "$API_PORT" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
@@ -396,7 +420,13 @@ cmd_up() {
     --proxy-client-cert-file "$pki/front-proxy-client.crt" --proxy-client-key-file "$pki/front-proxy-client.key" \
     --enable-priority-and-fairness=false --shutdown-send-retry-after=true \
     --audit-policy-file "$(audit_policy)" --audit-log-path "$DIR/logs/audit.log" \
-    --audit-log-format json --audit-log-maxsize 200 --audit-log-maxbackup 1 --v 1
+    --audit-log-format json --audit-log-maxsize 200 --audit-log-maxbackup 20 --v 1
+
+  # kube-controller-manager and the scheduler give up when the API server
+  # does not answer soon enough, which a busy machine made happen: they
+  # start once it is ready.
+  await kube-apiserver 120 curl -fsS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
+    "https://$HOST:$API_PORT/readyz"
 
   # 20 deployment and replicaset workers (default 5) and 16 kwok pod-stage
   # workers (default 4): with 500 canaries released at once the defaults,
@@ -407,16 +437,12 @@ cmd_up() {
     --leader-elect=false --root-ca-file "$pki/ca.crt" --service-account-private-key-file "$pki/sa.key" \
     --use-service-account-credentials=false --flex-volume-plugin-dir "$DIR/flexvolume" \
     --concurrent-deployment-syncs 20 --concurrent-replicaset-syncs 20 \
-    --kube-api-qps 500 --kube-api-burst 1000 --v 1
+    --kube-api-qps 500 --kube-api-burst 1000 --v 1 ${KCM_ARGS:-}
 
   launch kube-scheduler "$BIN/kube-scheduler-$K8S_VERSION" \
     --kubeconfig "$DIR/kubeconfig" --authentication-kubeconfig "$DIR/kubeconfig" \
     --authorization-kubeconfig "$DIR/kubeconfig" --bind-address $HOST --secure-port "$SCHED_PORT" \
-    --leader-elect=false --kube-api-qps 500 --kube-api-burst 1000 --v 1
-
-  await etcd 30 curl -fsS "http://$HOST:$ETCD_PORT/health"
-  await kube-apiserver 120 curl -fsS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
-    "https://$HOST:$API_PORT/readyz"
+    --leader-elect=false --kube-api-qps 500 --kube-api-burst 1000 --v 1 ${SCHEDULER_ARGS:-}
 
   launch kwok "$BIN/kwok-$KWOK_VERSION" --kubeconfig "$DIR/kubeconfig" --config "$DIR/kwok.yaml" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
@@ -437,6 +463,7 @@ status:
 EOF
   await "node Ready" 60 kc wait --for=condition=Ready node/kwok-node-1 --timeout=1s
   await "default ServiceAccount" 60 kc get serviceaccount default -n default
+  if name=$(dead); then fail_up "$name exited during start-up; read LOGS/$name.log"; fi
   trap - EXIT
   if [ -n "${STACK_OWNER_PID:-}" ]; then
     # setsid: the watcher must outlive the shell that ran "up"
@@ -497,6 +524,19 @@ cmd_down() {
   say "stopped the stack in $DIR"
 }
 
+# restart stops one component and starts it again with the command line it
+# was launched with (its log continues in the same file).
+cmd_restart() { # name
+  local want=$1 name pid
+  [ -f "$DIR/cmds/$want" ] || die "no component '$want' in $DIR"
+  stop "$want"
+  grep -v "^$want " "$DIR/pids" >"$DIR/pids.new" || true
+  mv "$DIR/pids.new" "$DIR/pids"
+  eval "launch $want $(cat "$DIR/cmds/$want")"
+  pid=$(awk -v n="$want" '$1 == n {print $2}' "$DIR/pids")
+  say "restarted $want (pid $pid)"
+}
+
 cmd_status() {
   local name pid
   [ -f "$DIR/pids" ] || { echo "no stack in $DIR"; return 1; }
@@ -536,7 +576,7 @@ cmd_bin() { # name
 sub=${1:-}
 DIR=${2:-${STACK_DIR:-/tmp/warbler-stack}}
 case $sub in
-  up | down | env | status) mkdir -p "$DIR"; DIR=$(cd "$DIR" && pwd) ;;
+  up | down | env | status | restart) mkdir -p "$DIR"; DIR=$(cd "$DIR" && pwd) ;;
 esac
 case $sub in
   build) cmd_build ;;
@@ -544,7 +584,8 @@ case $sub in
   down) cmd_down ;;
   env) [ -f "$DIR/kubeconfig" ] || die "no stack in $DIR"; print_env ;;
   status) cmd_status ;;
+  restart) cmd_restart "${3:?usage: $0 restart DIR NAME}" ;;
   envtest) cmd_envtest ;;
   bin) cmd_bin "${2:-}" ;;
-  *) echo "usage: $0 {build|up|down|env|status|envtest|bin NAME} [DIR]" >&2; exit 2 ;;
+  *) echo "usage: $0 {build|up|down|env|status|envtest|bin NAME} [DIR] | $0 restart DIR NAME" >&2; exit 2 ;;
 esac

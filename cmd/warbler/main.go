@@ -60,6 +60,7 @@ type flags struct {
 	leaseDuration, renewDeadline          time.Duration
 	retryPeriod                           time.Duration
 	watchLabelSelector                    string
+	pprofBindAddress                      string
 	namespace                             string
 	threadiness                           int
 	qps                                   float64
@@ -96,6 +97,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.DurationVar(&f.leaseDuration, "leader-election-lease-duration", defaultLeaseDuration, "how long a standby waits before taking over a Lease its leader stopped renewing")
 	fs.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", defaultRenewDeadline, "how long the leader keeps retrying to renew its Lease before it gives up leading")
 	fs.DurationVar(&f.retryPeriod, "leader-election-retry-period", defaultRetryPeriod, "how often candidates try to acquire or renew the Lease")
+	fs.StringVar(&f.pprofBindAddress, "pprof-bind-address", "", "address of Go's /debug/pprof endpoints, such as 127.0.0.1:6060 (off when empty)")
 	fs.StringVar(&f.watchLabelSelector, "watch-label-selector", "", "handle only the Canaries with these labels, e.g. '"+ShardLabel+" in (shard1)', or '!"+ShardLabel+"' for the unlabelled ones (sharding; empty: all)")
 	fs.StringVar(&f.namespace, "namespace", "", "watch only this namespace (all when empty)")
 	fs.IntVar(&f.threadiness, "threadiness", 16, "canaries reconciled at once (Flagger's default is 2; a slow webhook must not hold up the others)")
@@ -225,6 +227,7 @@ func run(ctx context.Context, f *flags, log *slog.Logger) error {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		PprofBindAddress:       f.pprofBindAddress,
 		Cache:                  cache.Options{SyncPeriod: ptr(10 * time.Minute)},
 	}
 	if f.namespace != "" {

@@ -21,6 +21,8 @@ func TestServerSideDryRun(t *testing.T) {
 		{"warbler default", warbler, nil},
 		// the watched namespace must exist for its Role
 		{"warbler full", warbler, fullValues(t, warbler, map[string]any{"namespace": ns})},
+		{"warbler sharded", warbler, map[string]any{"sharding": map[string]any{"shards": []any{"shard1", "shard2"}}, "replicas": 2,
+			"leaderElection": map[string]any{"enabled": true}}},
 		{"loadtester default", loadtester, nil},
 		{"loadtester full", loadtester, fullValues(t, loadtester)},
 		{"loadtester helm tests in listed namespaces", loadtester, map[string]any{

@@ -101,8 +101,10 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.watchLabelSelector, "watch-label-selector", "", "handle only the Canaries with these labels, e.g. '"+ShardLabel+" in (shard1)', or '!"+ShardLabel+"' for the unlabelled ones (sharding; empty: all)")
 	fs.StringVar(&f.namespace, "namespace", "", "watch only this namespace (all when empty)")
 	fs.IntVar(&f.threadiness, "threadiness", 16, "canaries reconciled at once (Flagger's default is 2; a slow webhook must not hold up the others)")
-	fs.Float64Var(&f.qps, "kubeconfig-qps", 100, "queries per second to the API server")
-	fs.IntVar(&f.burst, "kubeconfig-burst", 250, "burst of queries to the API server")
+	// Flagger's 100/250 throttle a release of 2,000 canaries at once (some
+	// 300 status writes a second): see docs/scale.md
+	fs.Float64Var(&f.qps, "kubeconfig-qps", 500, "queries per second to the API server, per resource type (Flagger: 100)")
+	fs.IntVar(&f.burst, "kubeconfig-burst", 1000, "burst of queries to the API server, per resource type (Flagger: 250)")
 	fs.BoolVar(&f.configTracking, "enable-config-tracking", true, "track the ConfigMaps and Secrets of targets")
 	fs.StringVar(&f.eventWebhook, "event-webhook", os.Getenv("EVENT_WEBHOOK_URL"), "URL that receives every event (or EVENT_WEBHOOK_URL)")
 	fs.StringVar(&f.clusterName, "cluster-name", "", "cluster name shown in alerts")

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -165,17 +164,6 @@ func (c *Controller) LogLines() []string {
 		return nil
 	}
 	return strings.Split(strings.TrimSpace(string(data)), "\n")
-}
-
-// Build compiles cmd/warbler into dir and returns the binary's path.
-func Build(root, dir string) (string, error) {
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/warbler")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/warbler: %v\n%s", err, out)
-	}
-	return filepath.Join(dir, "warbler"), nil
 }
 
 // errTimeout marks a wait that ran out of time.

@@ -175,7 +175,22 @@ func etcdStall(ctx context.Context, x *h) row {
 // threshold.
 func prometheusDown(ctx context.Context, x *h) row {
 	const every = 10 * time.Second
-	p := &prometheus{root: x.root, dir: filepath.Join(x.dir, "prometheus")}
+	bin, err := stack.Binary(x.root, "prometheus")
+	if err != nil {
+		return row{err: err}
+	}
+	dir := filepath.Join(x.dir, "prometheus")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return row{err: err}
+	}
+	cfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, []byte(stack.PrometheusConfig(time.Second, nil)), 0o644); err != nil {
+		return row{err: err}
+	}
+	p := &server{name: "prometheus", bin: bin, dir: dir, ready: "/-/ready", args: func(port int) []string {
+		return []string{"--config.file=" + cfg, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
+			fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--log.level=warn"}
+	}}
 	if err := p.start(ctx); err != nil {
 		return row{err: err}
 	}
@@ -207,48 +222,39 @@ func prometheusDown(ctx context.Context, x *h) row {
 		note: fmt.Sprintf("interval %s, threshold 3: the query error is one failed check, not a rollback", every)}
 }
 
-// prometheus is a Prometheus server that can be stopped and started again
-// on the same port and data.
-type prometheus struct {
-	root, dir, url string
-	port           int
-	proc           *stack.Process
-	starts         int
+// server is a process on 127.0.0.1 that can be stopped and started again
+// on the same port (and data); each start logs to a file of its own.
+type server struct {
+	name, bin, dir, url string
+	ready               string // the path that answers 200 once it serves
+	args                func(port int) []string
+	port                int
+	proc                *stack.Process
+	starts              int
 }
 
-func (p *prometheus) start(ctx context.Context) error {
-	bin, err := stack.Binary(p.root, "prometheus")
-	if err != nil {
-		return err
+func (s *server) start(ctx context.Context) error {
+	var err error
+	if s.port == 0 {
+		if s.port, err = stack.FreePort(); err != nil {
+			return err
+		}
+		s.url = fmt.Sprintf("http://127.0.0.1:%d", s.port)
 	}
-	if p.port == 0 {
-		if p.port, err = stack.FreePort(); err != nil {
-			return err
-		}
-		p.url = fmt.Sprintf("http://127.0.0.1:%d", p.port)
-		if err := os.MkdirAll(p.dir, 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(p.dir, "prometheus.yml"), []byte(stack.PrometheusConfig(time.Second, nil)), 0o644); err != nil {
-			return err
-		}
-	}
-	p.starts++
-	p.proc, err = stack.Start("prometheus", filepath.Join(p.dir, fmt.Sprintf("prometheus-%d.log", p.starts)), bin,
-		"--config.file="+filepath.Join(p.dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(p.dir, "data"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", p.port), "--log.level=warn")
+	s.starts++
+	s.proc, err = stack.Start(s.name, filepath.Join(s.dir, fmt.Sprintf("%s-%d.log", s.name, s.starts)), s.bin, s.args(s.port)...)
 	if err != nil {
 		return err
 	}
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	return stack.WaitHTTP(wctx, p.url+"/-/ready")
+	return stack.WaitHTTP(wctx, s.url+s.ready)
 }
 
-func (p *prometheus) stop() {
-	if p.proc != nil {
-		p.proc.Stop()
-		p.proc = nil
+func (s *server) stop() {
+	if s.proc != nil {
+		s.proc.Stop()
+		s.proc = nil
 	}
 }
 
@@ -283,7 +289,9 @@ func loadtesterRestart(ctx context.Context, x *h) row {
 	if err != nil {
 		return row{err: err}
 	}
-	lt := &loadtester{bin: x.loadtester, kubeconfig: x.kubeconfig, ns: ns, dir: x.dir}
+	lt := &server{name: "loadtester", bin: x.loadtester, dir: x.dir, ready: "/healthz", args: func(port int) []string {
+		return []string{"-kubeconfig", x.kubeconfig, "-namespace", ns, "-bind-address", "127.0.0.1", "-port", strconv.Itoa(port), "-shutdown-grace", "5s"}
+	}}
 	if err := lt.start(ctx); err != nil {
 		return row{err: err}
 	}
@@ -298,7 +306,7 @@ func loadtesterRestart(ctx context.Context, x *h) row {
 	}
 	defer s.close()
 	for _, n := range s.names {
-		if err := lt.open(s.fleet.Namespace, n); err != nil {
+		if err := openGate(lt.url, s.fleet.Namespace, n); err != nil {
 			return row{err: err}
 		}
 	}
@@ -310,59 +318,16 @@ func loadtesterRestart(ctx context.Context, x *h) row {
 		note: "gates opened before the release, loadtester restarted during it"}
 }
 
-type loadtester struct {
-	bin, kubeconfig, ns, dir, url string
-	port                          int
-	proc                          *stack.Process
-	starts                        int
-}
-
-func (l *loadtester) start(ctx context.Context) error {
-	var err error
-	if l.port == 0 {
-		if l.port, err = stack.FreePort(); err != nil {
-			return err
-		}
-		l.url = fmt.Sprintf("http://127.0.0.1:%d", l.port)
-	}
-	l.starts++
-	l.proc, err = stack.Start("loadtester", filepath.Join(l.dir, fmt.Sprintf("loadtester-%d.log", l.starts)), l.bin,
-		"-kubeconfig", l.kubeconfig, "-namespace", l.ns, "-bind-address", "127.0.0.1", "-port", strconv.Itoa(l.port), "-shutdown-grace", "5s")
-	if err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	return stack.WaitHTTP(wctx, l.url+"/healthz")
-}
-
-func (l *loadtester) stop() {
-	if l.proc != nil {
-		l.proc.Stop()
-		l.proc = nil
-	}
-}
-
-// open opens the confirm-promotion gate of a canary.
-func (l *loadtester) open(ns, name string) error {
+// openGate opens the confirm-promotion gate of a canary on a loadtester.
+func openGate(url, ns, name string) error {
 	body := fmt.Sprintf(`{"name":%q,"namespace":%q}`, name, ns)
-	resp, err := http.Post(l.url+"/gate/open", "application/json", bytes.NewBufferString(body))
+	resp, err := http.Post(url+"/gate/open", "application/json", bytes.NewBufferString(body))
 	if err != nil {
 		return err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("opening the gate of %s: %s", name, resp.Status)
-	}
-	return nil
-}
-
-func goBuild(root, dir, pkg string) error {
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), pkg)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
 	}
 	return nil
 }

@@ -39,6 +39,7 @@ import (
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/internal/chaos"
 	"github.com/warbler-dev/warbler/internal/stack"
+	"github.com/warbler-dev/warbler/internal/testenv"
 )
 
 func main() {
@@ -117,12 +118,8 @@ func run(ctx context.Context, only string, seed uint64, keep bool) (bool, error)
 
 func (x *h) build() error {
 	bins := filepath.Join(x.dir, "bin")
-	var err error
-	if x.warbler, err = chaos.Build(x.root, bins); err != nil {
-		return err
-	}
-	x.loadtester = filepath.Join(bins, "loadtester")
-	return goBuild(x.root, bins, "./cmd/loadtester")
+	x.warbler, x.loadtester = filepath.Join(bins, "warbler"), filepath.Join(bins, "loadtester")
+	return testenv.BuildInto(bins, "./cmd/warbler", "./cmd/loadtester")
 }
 
 func (x *h) connect(ctx context.Context) error {

@@ -69,6 +69,18 @@ func fleet(t *testing.T, ns string, bad func(string) bool) (*chaos.Fleet, *chaos
 	return f, hooks
 }
 
+// initialized creates the canaries and waits until they are Initialized.
+func initialized(t *testing.T, f *chaos.Fleet, names ...string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := f.Create(ctx, names...); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.WaitPhase(ctx, 2*time.Minute, names, flaggerv1.CanaryPhaseInitialized); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func isBad(name string) bool { return strings.HasPrefix(name, "bad") }
 
 func succeeds(name string) bool { return !isBad(name) }
@@ -103,12 +115,7 @@ func TestShardsReleaseOnlyTheirOwn(t *testing.T) {
 	}
 	names := []string{"one-a", "one-b", "none-a", "none-b"}
 	ctx := context.Background()
-	if err := f.Create(ctx, names...); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.WaitPhase(ctx, 2*time.Minute, names, flaggerv1.CanaryPhaseInitialized); err != nil {
-		t.Fatal(err)
-	}
+	initialized(t, f, names...)
 	run := chaos.Run{Fleet: f, Names: names, Succeeds: succeeds, Timeout: 3 * time.Minute}
 	tally, _, err := chaos.During(ctx, run, 0, func(context.Context) error { return nil })
 	if err != nil {
@@ -160,12 +167,7 @@ func TestLeaderFailover(t *testing.T) {
 	f.Analysis.Interval, f.Analysis.Iterations = "3s", 6
 	names := []string{"podinfo"}
 	ctx := context.Background()
-	if err := f.Create(ctx, names...); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.WaitPhase(ctx, 2*time.Minute, names, flaggerv1.CanaryPhaseInitialized); err != nil {
-		t.Fatal(err)
-	}
+	initialized(t, f, names...)
 	run := chaos.Run{Fleet: f, Names: names, Succeeds: succeeds, Timeout: 3 * time.Minute}
 	res, err := chaos.Failover(ctx, run, replicas, ns, "warbler-leader-election")
 	if err != nil {
@@ -194,12 +196,7 @@ func TestKillAtRandomPoints(t *testing.T) {
 	f, hooks := fleet(t, ns, isBad)
 	names := append(chaos.Names("good", 3), chaos.Names("bad", 3)...)
 	ctx := context.Background()
-	if err := f.Create(ctx, names...); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.WaitPhase(ctx, 2*time.Minute, names, flaggerv1.CanaryPhaseInitialized); err != nil {
-		t.Fatal(err)
-	}
+	initialized(t, f, names...)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("kill points seeded with %d", seed)
 	run := chaos.Run{Fleet: f, Names: names, Succeeds: succeeds, Timeout: 5 * time.Minute}

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -135,8 +136,9 @@ func (r Run) waitEnd(ctx context.Context, start time.Time, offsets map[string]ti
 // kills times per wave at random points of the window (about the length
 // of a release), starting it again at once. Every release must end as it
 // would have without the kills, and none may be promoted twice.
-func KillDuringReleases(ctx context.Context, r Run, ctl *Controller, wave, kills int, interval, window time.Duration, rnd *rand.Rand) (Tally, error) {
+func KillDuringReleases(ctx context.Context, r Run, ctl *Controller, wave, kills int, interval, window time.Duration, rnd *rand.Rand) (Tally, Durations, error) {
 	var t Tally
+	all := Durations{}
 	for i := 0; i < len(r.Names); i += wave {
 		w := r
 		w.Names = r.Names[i:min(i+wave, len(r.Names))]
@@ -160,11 +162,13 @@ func KillDuringReleases(ctx context.Context, r Run, ctl *Controller, wave, kills
 			}
 			return nil
 		}
-		if _, err := w.release(ctx, offsets, fault, &t); err != nil {
-			return t, err
+		took, err := w.release(ctx, offsets, fault, &t)
+		maps.Copy(all, took)
+		if err != nil {
+			return t, all, err
 		}
 	}
-	return t, nil
+	return t, all, nil
 }
 
 // During releases every canary of r at once and runs fault after delay.
@@ -182,6 +186,8 @@ type Takeover struct {
 	// Took is from the SIGKILL of the leader to the Lease held by the
 	// standby.
 	Took time.Duration
+	// Release is how long the release took, from its start to its end.
+	Release time.Duration
 	Tally
 }
 
@@ -197,6 +203,7 @@ func Failover(ctx context.Context, r Run, replicas [2]*Controller, ns, lease str
 	if err != nil {
 		return out, err
 	}
+	started := time.Now()
 	if err := r.Fleet.Release(ctx, r.Names...); err != nil {
 		return out, err
 	}
@@ -238,9 +245,11 @@ func Failover(ctx context.Context, r Run, replicas [2]*Controller, ns, lease str
 	if err := leader.Start(ctx); err != nil {
 		return out, err
 	}
-	if _, err := r.waitEnd(ctx, killed, nil, before); err != nil {
+	took, err := r.waitEnd(ctx, started, nil, before)
+	if err != nil {
 		return out, err
 	}
+	out.Release = took.Max()
 	outcomes, err := r.Fleet.Outcomes(ctx, r.Names...)
 	if err != nil {
 		return out, err

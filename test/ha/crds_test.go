@@ -77,6 +77,7 @@ func waitLog(t *testing.T, c *chaos.Controller, what string) {
 // waits for and keeps running; once they are applied it connects and
 // reconciles canaries.
 func TestWaitsForTheCRDs(t *testing.T) {
+	t.Parallel()
 	kubeconfig, c := privateAPIServer(t)
 	ctl := &chaos.Controller{Bin: filepath.Join(env.Binaries(t, "./cmd/warbler"), "warbler"), Kubeconfig: kubeconfig,
 		Log: filepath.Join(t.TempDir(), "warbler.log"), Args: []string{"-mesh-provider", "kubernetes", "-log-level", "info"}}

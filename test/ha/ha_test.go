@@ -101,6 +101,7 @@ func canaryLines(c *chaos.Controller, key string) []string {
 // canaries, the unlabelled canary goes to the shard configured for it, and
 // each shard elects its leader on a Lease of its own.
 func TestShardsReleaseOnlyTheirOwn(t *testing.T) {
+	t.Parallel()
 	ns := env.Namespace(t)
 	elect := []string{"-enable-leader-election", "-leader-election-namespace", ns}
 	shard1 := controller(t, ns, "shard1", append(elect, "-watch-label-selector", flaggerv1.ShardLabel+" in (shard1)")...)
@@ -158,6 +159,7 @@ func contains(lines []string, s string) bool {
 // release: the same outcome, one promotion, the post-rollout hook called
 // once.
 func TestLeaderFailover(t *testing.T) {
+	t.Parallel()
 	ns := env.Namespace(t)
 	elect := []string{"-enable-leader-election", "-leader-election-namespace", ns}
 	replicas := [2]*chaos.Controller{controller(t, ns, "replica-a", elect...), controller(t, ns, "replica-b", elect...)}
@@ -190,6 +192,7 @@ func TestLeaderFailover(t *testing.T) {
 // release ends as it would have, none is promoted twice. `make chaos` runs
 // the same over 50 releases.
 func TestKillAtRandomPoints(t *testing.T) {
+	t.Parallel()
 	ns := env.Namespace(t)
 	ctl := controller(t, ns, "warbler")
 	start(t, ctl)
@@ -200,7 +203,7 @@ func TestKillAtRandomPoints(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("kill points seeded with %d", seed)
 	run := chaos.Run{Fleet: f, Names: names, Succeeds: succeeds, Timeout: 5 * time.Minute}
-	tally, err := chaos.KillDuringReleases(ctx, run, ctl, len(names), 2, 2*time.Second, 16*time.Second, rand.New(rand.NewPCG(seed, 17)))
+	tally, _, err := chaos.KillDuringReleases(ctx, run, ctl, len(names), 2, 2*time.Second, 16*time.Second, rand.New(rand.NewPCG(seed, 17)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,6 +115,7 @@ type phase struct {
 	apiLatency      histogram
 	audit           apiCount
 	clientRequests  float64
+	failed          map[string]float64 // requests answered with another code than 2xx, by code
 	cpu, rss        float64
 	processesCPUSec map[string]float64
 }
@@ -214,6 +215,13 @@ func measure(b *testing.B, ctl *controllerProc, procs processes, stackDir string
 	p.apiLatency = m1.histogram("rest_client_request_duration_seconds", nil).minus(m0.histogram("rest_client_request_duration_seconds", nil))
 	p.throttle = m1.sum("rest_client_rate_limiter_duration_seconds_sum", nil) - m0.sum("rest_client_rate_limiter_duration_seconds_sum", nil)
 	p.clientRequests = m1.sum("rest_client_requests_total", nil) - m0.sum("rest_client_requests_total", nil)
+	p.failed = map[string]float64{}
+	before := m0.byLabel("rest_client_requests_total", "code")
+	for code, n := range m1.byLabel("rest_client_requests_total", "code") {
+		if d := n - before[code]; d > 0 && !strings.HasPrefix(code, "2") {
+			p.failed[code] = d
+		}
+	}
 	cpu1 := procs.cpu()
 	p.cpu = (cpu1["warbler"] - cpu0["warbler"]) / took.Seconds() * 100
 	p.rss = memMiB(ctl.pid, "VmRSS")

@@ -115,6 +115,17 @@ func (s scrape) sum(name string, match map[string]string) float64 {
 	return total
 }
 
+// byLabel sums the samples of a name per value of one label.
+func (s scrape) byLabel(name, label string) map[string]float64 {
+	out := map[string]float64{}
+	for _, x := range s {
+		if x.name == name {
+			out[x.labels[label]] += x.value
+		}
+	}
+	return out
+}
+
 func matches(labels, match map[string]string) bool {
 	for k, v := range match {
 		if labels[k] != v {

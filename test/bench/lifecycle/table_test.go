@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -55,6 +56,7 @@ func table(rs []result) string {
 			return fmt.Sprintf("%.3f / %.3f (%d / %d)", float64(p(r).audit.total)/p(r).ticks, p(r).clientRequests/p(r).ticks, p(r).audit.total, int(p(r).clientRequests))
 		})
 		row("  top requests (audit)", func(r result) string { return p(r).audit.top(4) })
+		row("  requests not answered 2xx (conflicts are 409)", func(r result) string { return codes(p(r).failed) })
 		row("  controller CPU (% of a core); RSS MiB", func(r result) string {
 			return fmt.Sprintf("%.1f%%; %.0f", p(r).cpu, p(r).rss)
 		})
@@ -71,6 +73,18 @@ func table(rs []result) string {
 	w.Flush()
 	b.WriteString("Flagger 1.44 at 500 with the same harness: release 445 s (80 s schedule) at default settings, about 14 API requests per tick\n")
 	return b.String()
+}
+
+func codes(m map[string]float64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for code, n := range m {
+		parts = append(parts, fmt.Sprintf("%s: %.0f", code, n))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
 }
 
 func cpuByProcess(m map[string]float64) string {

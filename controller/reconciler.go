@@ -203,7 +203,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	res, err := r.reconcile(ctx, req, start)
 	r.due.finished(req.NamespacedName, start, res, err)
-	return res, err
+	return scheduled(res, err), err
+}
+
+// dueTickPriority is the queue priority of the ticks a canary asks for (its
+// schedule), above watch events (0). controller-runtime otherwise requeues a
+// canary with the priority it was dequeued with: the initial list and the
+// periodic resync add at -100 (handler.LowPriority), so a canary first seen
+// that way stayed at -100 for good, behind every watch event of a busy
+// cluster (at 2,000 canaries in one namespace, kube-controller-manager's
+// status updates kept due ticks waiting up to a minute).
+const dueTickPriority = 1
+
+// scheduled gives the requeue a tick asked for the priority of a due tick.
+// A retry after an error keeps the priority it was dequeued with.
+func scheduled(res ctrl.Result, err error) ctrl.Result {
+	if err == nil && res.RequeueAfter > 0 {
+		res.Priority = ptr.To(dueTickPriority)
+	}
+	return res
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, req ctrl.Request, start time.Time) (ctrl.Result, error) {

@@ -101,6 +101,8 @@ type result struct {
 	rolloutEach, rolloutPerCanary []time.Duration
 	peakRSS                       float64
 	events                        eventTally
+	missedPhases                  int // canaries with a phase of the release never seen
+	missedExample                 string
 	kcm                           string
 }
 
@@ -176,6 +178,11 @@ func runLifecycle(b *testing.B, n int) result {
 	})
 	res.release.ticks = float64(n * res.schedule.ticks)
 	res.rolloutEach, res.rolloutPerCanary = fl.rolloutWaits()
+	names := make([]string, n)
+	for i := range n {
+		names[i] = name(i)
+	}
+	res.missedPhases, res.missedExample = fl.missedPhases(names, res.schedule.phases)
 	res.kcm = kcmQueues(kcm0, kcmMetrics(stackDir))
 	res.peakRSS = memMiB(ctl.pid, "VmHWM")
 

@@ -29,6 +29,8 @@ type schedule struct {
 	// replace by their name and namespace
 	events []string
 	ns     string
+	// phases are those a release goes through, in order
+	phases []flaggerv1.CanaryPhase
 }
 
 func simulate(b *testing.B, c *flaggerv1.Canary) schedule {
@@ -51,7 +53,10 @@ func simulate(b *testing.B, c *flaggerv1.Canary) schedule {
 		Promotion struct {
 			Outcome  string
 			Duration string
-			Ticks    []struct{ Events []string }
+			Ticks    []struct {
+				Phase  string
+				Events []string
+			}
 		}
 	}
 	if err := json.Unmarshal(out, &sims); err != nil || len(sims) != 1 || sims[0].Promotion.Outcome != "Succeeded" {
@@ -64,6 +69,9 @@ func simulate(b *testing.B, c *flaggerv1.Canary) schedule {
 	}
 	for _, t := range p.Ticks {
 		s.events = append(s.events, t.Events...)
+		if ph := flaggerv1.CanaryPhase(t.Phase); len(s.phases) == 0 || s.phases[len(s.phases)-1] != ph {
+			s.phases = append(s.phases, ph)
+		}
 	}
 	return s
 }

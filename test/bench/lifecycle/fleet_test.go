@@ -25,6 +25,7 @@ type fleet struct {
 	target  flaggerv1.CanaryPhase
 	since   time.Time
 	reached map[string]time.Time // canary → when it reached target
+	phases  map[string]map[flaggerv1.CanaryPhase]bool
 
 	notReady map[string]time.Time     // deployment → waiting for pods since
 	rollouts []time.Duration          // completed waits since the last expect
@@ -41,7 +42,7 @@ func watchFleet(ctx context.Context, namespaces ...string) (*fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &fleet{reached: map[string]time.Time{}, notReady: map[string]time.Time{}, waited: map[string]time.Duration{}}
+	f := &fleet{reached: map[string]time.Time{}, phases: map[string]map[flaggerv1.CanaryPhase]bool{}, notReady: map[string]time.Time{}, waited: map[string]time.Duration{}}
 	canaries, err := c.GetInformer(ctx, &flaggerv1.Canary{})
 	if err != nil {
 		return nil, err
@@ -75,6 +76,7 @@ func (f *fleet) expect(phase flaggerv1.CanaryPhase) {
 	defer f.mu.Unlock()
 	f.target, f.since = phase, time.Now()
 	f.reached = map[string]time.Time{}
+	f.phases = map[string]map[flaggerv1.CanaryPhase]bool{}
 	f.rollouts, f.waited = nil, map[string]time.Duration{}
 }
 
@@ -84,6 +86,34 @@ func (f *fleet) canary(c *flaggerv1.Canary) {
 	if _, ok := f.reached[c.Name]; !ok && c.Status.Phase == f.target && f.target != "" {
 		f.reached[c.Name] = time.Now()
 	}
+	if f.phases[c.Name] == nil {
+		f.phases[c.Name] = map[flaggerv1.CanaryPhase]bool{}
+	}
+	f.phases[c.Name][c.Status.Phase] = true
+}
+
+// missedPhases counts the canaries among names that, since the last
+// expect, were never seen in one of the phases. A watch delivers every
+// status write, so a phase not seen is a transition not written; unless the
+// informer had to list again (its watch expired: client-go's reflector
+// logs it), which drops what happened in between.
+func (f *fleet) missedPhases(names []string, want []flaggerv1.CanaryPhase) (int, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, example := 0, ""
+	for _, name := range names {
+		seen := f.phases[name]
+		for _, p := range want {
+			if !seen[p] {
+				n++
+				if example == "" {
+					example = fmt.Sprintf("%s never %s", name, p)
+				}
+				break
+			}
+		}
+	}
+	return n, example
 }
 
 func (f *fleet) deployment(d *appsv1.Deployment) {

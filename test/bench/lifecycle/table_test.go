@@ -49,6 +49,9 @@ func table(rs []result) string {
 		row("  queue wait p99; tick duration p99", func(r result) string {
 			return seconds(p(r).queueWait.quantile(0.99)) + "; " + seconds(p(r).tickDuration.quantile(0.99))
 		})
+		row("  ticks run per scheduled tick (watch wake-ups)", func(r result) string {
+			return fmt.Sprintf("%.2f (%d ticks)", p(r).tickDuration.count()/p(r).ticks, int(p(r).tickDuration.count()))
+		})
 		row("  client-side throttling, total; API latency p99", func(r result) string {
 			return seconds(p(r).throttle) + "; " + seconds(p(r).apiLatency.quantile(0.99))
 		})
@@ -62,6 +65,9 @@ func table(rs []result) string {
 		})
 		row("  CPU seconds by process", func(r result) string { return cpuByProcess(p(r).processesCPUSec) })
 	}
+	row("canaries with a release phase never seen", func(r result) string {
+		return strings.TrimSpace(fmt.Sprintf("%d of %d (phases %v) %s", r.missedPhases, r.n, r.schedule.phases, r.missedExample))
+	})
 	row("controller peak RSS MiB", func(r result) string { return fmt.Sprintf("%.0f", r.peakRSS) })
 	row("Events written / expected / lost", func(r result) string {
 		s := fmt.Sprintf("%d / %d / %d", r.events.written, r.events.expected, r.events.lost)

@@ -25,15 +25,15 @@ func (f *files) Set(v string) error { *f = append(*f, v); return nil }
 
 // register adds -f and --filename.
 func (f *files) register(set *flag.FlagSet) {
-	set.Var(f, "f", "manifest file, '-' for stdin (repeatable)")
-	set.Var(f, "filename", "same as -f")
+	set.Var(f, "filename", "manifest `file`, '-' for stdin (repeatable)")
+	alias(set, "f", "filename")
 }
 
 func (a *App) lintCmd() *command {
 	var fs files
 	var mesh string
 	return &command{
-		name: "lint", args: "-f FILE [-f FILE...]", minArgs: 0, maxArgs: 0,
+		name: "lint", args: "-f FILE [-f FILE...]", minArgs: 0, maxArgs: 0, offline: true,
 		summary: "check Canary, MetricTemplate and AlertProvider manifests offline against the CRD schemas and the analysis rules",
 		flags: func(set *flag.FlagSet) {
 			fs.register(set)
@@ -43,7 +43,7 @@ func (a *App) lintCmd() *command {
 			if len(fs) == 0 {
 				return usagef("lint needs -f FILE")
 			}
-			return a.lint(fs, mesh)
+			return a.lint(fs, a.offlineProvider(mesh))
 		},
 	}
 }

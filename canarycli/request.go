@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -82,7 +83,11 @@ func (a *App) request(ctx context.Context, name string, op flaggerv1.Request, o 
 	if pending := c.Annotations[flaggerv1.RequestAnnotation]; pending != "" {
 		fmt.Fprintf(a.Stderr, "kubectl-canary: replacing the request %q that the controller has not handled yet\n", pending)
 	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{flaggerv1.RequestAnnotation: value}}})
+	annotations := map[string]any{flaggerv1.RequestAnnotation: value, flaggerv1.RequestedByAnnotation: nil}
+	if by := a.whoAmI(ctx, cl); by != "" {
+		annotations[flaggerv1.RequestedByAnnotation] = by
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": annotations}})
 	if err := cl.client.Patch(ctx, c, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		return explainAPIError(fmt.Errorf("canary %s: setting %s=%s: %w", c.Key(), flaggerv1.RequestAnnotation, value, err), cl.config.Host)
 	}
@@ -122,4 +127,15 @@ func (a *App) awaitRequest(ctx context.Context, cl *cluster, key, name string, o
 		case <-time.After(a.PollInterval):
 		}
 	}
+}
+
+// whoAmI names the user of the kubeconfig, as the API server knows it (a
+// SelfSubjectReview), else as the kubeconfig names its user entry. The
+// controller records it with the request.
+func (a *App) whoAmI(ctx context.Context, cl *cluster) string {
+	review := &authenticationv1.SelfSubjectReview{}
+	if err := cl.client.Create(ctx, review); err == nil && review.Status.UserInfo.Username != "" {
+		return review.Status.UserInfo.Username
+	}
+	return cl.authInfo
 }

@@ -7,8 +7,9 @@ import (
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 )
 
-// defaultProvider is the controller's default -mesh-provider, assumed for
-// canaries without spec.provider unless --mesh-provider says otherwise.
+// defaultProvider is Flagger's default -mesh-provider, assumed for canaries
+// without spec.provider when neither --mesh-provider,
+// $WARBLER_MESH_PROVIDER nor the controller's ConfigMap say otherwise.
 const defaultProvider = "istio"
 
 // providerOf is spec.provider or the assumed controller default.

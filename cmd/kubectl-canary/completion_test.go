@@ -101,7 +101,7 @@ func TestCompletionScripts(t *testing.T) {
 	}
 }
 
-// quoted renders words as shell words; an empty one as ''.
+// quoted renders words as shell words; an empty one as ”.
 func quoted(words []string) string {
 	var out []string
 	for _, w := range words {

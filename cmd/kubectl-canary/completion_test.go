@@ -101,7 +101,8 @@ func TestCompletionScripts(t *testing.T) {
 	}
 }
 
-// quoted renders words as shell words; an empty one as ”.
+// quoted renders words as single-quoted shell words, so that an empty one
+// stays a word.
 func quoted(words []string) string {
 	var out []string
 	for _, w := range words {

@@ -62,13 +62,16 @@ func (a *App) showReleases(c *flaggerv1.Canary) error {
 	t := &table{}
 	t.addText("RELEASE", "REVISION", "IMAGES", "STARTED", "DURATION", "OUTCOME", "WEIGHT", "FAILED", "REQUESTS", "REASON")
 	for _, r := range h {
+		// a release that runs halts for the status's reason, if any
 		outcome, health, took := "Running", Progressing, duration.HumanDuration(now.Sub(r.StartTime.Time))
+		reason, msg := c.Status.Reason, c.Status.Message
 		if r.EndTime != nil {
 			outcome, health, took = string(r.Outcome), outcomeHealth(r.Outcome), duration.HumanDuration(r.EndTime.Sub(r.StartTime.Time))
+			reason, msg = r.Reason, r.Message
 		}
 		t.add(cell{text: fmt.Sprint(r.ID)}, cell{text: r.Revision}, cell{text: strings.Join(r.Images, ",")}, cell{text: age(now, r.StartTime.Time) + " ago"},
 			cell{text: took}, st.status(health, outcome), cell{text: fmt.Sprint(r.HighestWeight)}, cell{text: fmt.Sprint(r.FailedChecks)},
-			cell{text: requestsText(r.Requests)}, cell{text: truncate(oneLine(reasonText(string(r.Reason), r.Message)), 100)})
+			cell{text: requestsText(r.Requests)}, cell{text: truncate(oneLine(reasonText(string(reason), msg)), 100)})
 	}
 	t.write(a.Stdout)
 	return nil

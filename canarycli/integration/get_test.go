@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/canarycli"
 	"github.com/warbler-dev/warbler/internal/golden"
@@ -61,14 +63,25 @@ func settled(s *canarycli.Summary) error {
 }
 
 var (
-	podName = regexp.MustCompile(`^(podinfo(?:-primary)?)-[a-z0-9]{5,12}-[a-z0-9]{5}$`)
-	rsName  = regexp.MustCompile(`^(podinfo(?:-primary)?)-[a-z0-9]{5,12}$`)
+	podName   = regexp.MustCompile(`^(podinfo(?:-primary)?)-[a-z0-9]{5,12}-[a-z0-9]{5}$`)
+	rsName    = regexp.MustCompile(`^(podinfo(?:-primary)?)-[a-z0-9]{5,12}$`)
+	localPort = regexp.MustCompile(`127\.0\.0\.1:[0-9]+`)
 )
 
 // normalize replaces what changes from run to run: the namespace, the
-// generated names of ReplicaSets and pods, and every time.
+// generated names of ReplicaSets and pods, the test servers' ports, and
+// every time.
 func normalize(s *canarycli.Summary, ns string) {
 	s.Namespace = "NS"
+	s.WaitingSince = nil
+	if r := s.Release; r != nil {
+		r.StartTime, r.Revision = metav1.Time{}, "REVISION"
+	}
+	if g := s.Gate; g != nil {
+		g.WaitingSince = nil
+		g.URL = localPort.ReplaceAllString(g.URL, "127.0.0.1:PORT")
+		g.Note = strings.ReplaceAll(localPort.ReplaceAllString(g.Note, "127.0.0.1:PORT"), ns, "NS")
+	}
 	var walk func(n *canarycli.Node)
 	walk = func(n *canarycli.Node) {
 		n.Created = time.Time{}

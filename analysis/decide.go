@@ -57,6 +57,7 @@ func (d *decider) decide() {
 		d.requeue(d.spec.Interval)
 		return
 	}
+	d.endHold()
 	d.adoptRelease()
 	if d.obs.Request != nil && d.request(*d.obs.Request) {
 		return

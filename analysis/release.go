@@ -131,6 +131,22 @@ func (d *decider) halt(r Reason, sev Severity, format string, args ...any) {
 	d.event(sev, "%s", msg)
 }
 
+// endHold forgets why the controller could not run earlier ticks (see
+// Hold), now that it runs one: the status says again how the last release
+// ended, or nothing until this tick halts.
+func (d *decider) endHold() {
+	st := d.st()
+	switch st.Reason {
+	case ReasonInvalidSpec, ReasonTargetNotFound, ReasonReconcileError:
+	default:
+		return
+	}
+	d.clearHalt()
+	if h := st.History; len(h) > 0 && !h[len(h)-1].End.IsZero() && !running(st.Phase) {
+		st.Reason, st.Message = h[len(h)-1].Reason, h[len(h)-1].Message
+	}
+}
+
 // clearHalt forgets the halt of an earlier tick; a halt of this tick sets
 // it again.
 func (d *decider) clearHalt() {

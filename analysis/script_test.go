@@ -197,6 +197,8 @@ func runCommand(sp **sim, line string) (string, error) {
 				s.status.CanaryWeight = n
 			case "iterations":
 				s.status.Iterations = n
+			case "reason": // as Hold writes it
+				s.status = Hold(s.status, Reason(v), "the controller could not run: "+v)
 			default:
 				return "", fmt.Errorf("unknown status field %q", k)
 			}

@@ -3,6 +3,7 @@ package canarycli_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -231,6 +232,20 @@ func TestSimulateTimesMatchTheAnalysis(t *testing.T) {
 	}
 }
 
+func TestLintJSON(t *testing.T) {
+	bad := validCanary + "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"
+	bad = strings.Replace(bad, "provider: kubernetes:replicas", "provider: linkerd2", 1)
+	code, stdout, stderr := run(t, bad, "lint", "-f", "-", "-o", "json")
+	var res []canarycli.LintResult
+	if err := json.Unmarshal([]byte(stdout), &res); code != canarycli.ExitFailed || err != nil || len(res) != 2 {
+		t.Fatalf("exit %d, %v, stderr %q:\n%s", code, err, stderr, stdout)
+	}
+	if r := res[0]; r.Kind != "Canary" || r.Valid || len(r.Problems) != 1 || r.Problems[0].Field != "spec.provider" || !res[1].Skipped {
+		t.Errorf("results %+v: want the Canary invalid for spec.provider, the ConfigMap skipped", res)
+	}
+	oneErrorLine(t, stderr, "1 of 1 flagger.app objects invalid")
+}
+
 func TestSimulateJSON(t *testing.T) {
 	code, stdout, stderr := run(t, validCanary, "simulate", "-f", "-", "-o", "json")
 	if code != canarycli.ExitOK {
@@ -307,7 +322,11 @@ func TestHelpOfEveryCommand(t *testing.T) {
 	if len(cmds) < 14 {
 		t.Fatalf("--help lists %d commands: %v", len(cmds), cmds)
 	}
-	prints := map[string]bool{"get": true, "list": true, "history": true, "status": true, "simulate": true}
+	// every command prints data but completion, which prints a script
+	prints := map[string]bool{}
+	for _, c := range cmds {
+		prints[c] = c != "completion"
+	}
 	offline := map[string]bool{"lint": true, "simulate": true, "completion": true}
 	singleDash := regexp.MustCompile(`(?m)^\s+-[a-z][a-z-]+\b`)
 	for _, name := range cmds {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
@@ -140,36 +141,35 @@ func flagNames(fs *flag.FlagSet) []string {
 	return out
 }
 
-// canaryNames lists the canaries of the namespace; nothing when the
-// cluster cannot be reached.
+// canaryNames lists the canaries of the namespace.
 func (a *App) canaryNames(ctx context.Context) []string {
 	cl, err := a.connect()
 	if err != nil {
 		return nil
 	}
-	var l flaggerv1.CanaryList
-	if err := cl.client.List(ctx, &l, client.InNamespace(cl.namespace)); err != nil {
-		return nil
-	}
-	var out []string
-	for _, c := range l.Items {
-		out = append(out, c.Name)
-	}
-	return out
+	return a.objectNames(ctx, &flaggerv1.CanaryList{}, client.InNamespace(cl.namespace))
 }
 
 func (a *App) namespaceNames(ctx context.Context) []string {
+	return a.objectNames(ctx, &corev1.NamespaceList{})
+}
+
+// objectNames lists the names of some objects; nothing when the cluster
+// cannot be reached, which a completion must not complain about.
+func (a *App) objectNames(ctx context.Context, list client.ObjectList, opts ...client.ListOption) []string {
 	cl, err := a.connect()
 	if err != nil {
 		return nil
 	}
-	var l corev1.NamespaceList
-	if err := cl.client.List(ctx, &l); err != nil {
+	if err := cl.client.List(ctx, list, opts...); err != nil {
 		return nil
 	}
+	items, _ := meta.ExtractList(list)
 	var out []string
-	for _, n := range l.Items {
-		out = append(out, n.Name)
+	for _, o := range items {
+		if m, err := meta.Accessor(o); err == nil {
+			out = append(out, m.GetName())
+		}
 	}
 	return out
 }

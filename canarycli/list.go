@@ -120,7 +120,7 @@ func (a *App) renderList(items []ListItem, all bool) {
 		c := &flaggerv1.Canary{Status: flaggerv1.CanaryStatus{Phase: flaggerv1.CanaryPhase(it.Phase), Paused: it.Paused}}
 		row := []cell{{text: it.Name}, st.status(phaseHealth(c), it.Phase), {text: fmt.Sprint(it.Weight)},
 			{text: fmt.Sprintf("%d/%d", it.FailedChecks, it.Threshold)}, {text: it.Target}, {text: age(now, it.LastTransitionTime)},
-			{text: truncate(oneLine(reasonText(it.Reason, it.Message)), 80)}}
+			{text: truncate(oneLine(reasonText(it.Reason, it.Message)), 120)}}
 		if all {
 			row = append([]cell{{text: it.Namespace}}, row...)
 		}

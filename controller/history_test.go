@@ -159,7 +159,10 @@ func TestFlaggerStatusIsAdopted(t *testing.T) {
 	}
 
 	setImage(t, ns, "podinfo", imageV2)
-	done := waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseSucceeded, 90*time.Second, nil)
+	done := waitCanaryStatus(t, ns, "podinfo", "the first release ended", func(s flaggerv1.CanaryStatus) bool {
+		r := s.LatestRelease()
+		return s.Phase == flaggerv1.CanaryPhaseSucceeded && r != nil && r.EndTime != nil
+	})
 	checkEnded(t, done, flaggerv1.ReleaseSucceeded, flaggerv1.ReasonPromoted, "promotion finished")
 	if h := done.Status.History; len(h) != 1 || h[0].ID != 1 || h[0].Images[0] != imageV2 || h[0].HighestWeight != 100 {
 		t.Errorf("history %+v: want release 1 of %s, up to weight 100", h, imageV2)

@@ -68,6 +68,9 @@ func (a *App) connect() (*cluster, error) {
 	}
 	cfg.Timeout = a.g.requestTimeout
 	cfg.UserAgent = "kubectl-canary"
+	// client-go's default of 5 requests a second makes --watch wait on its
+	// own rate limiter (a tree is a dozen requests); kubectl allows 50
+	cfg.QPS, cfg.Burst = 50, 100
 	ns := a.g.namespace
 	if ns == "" {
 		if ns, _, err = cc.Namespace(); err != nil {

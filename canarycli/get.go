@@ -69,11 +69,18 @@ func (a *App) redraw(ctx context.Context, read func() (any, error), render func(
 	var last []byte
 	for {
 		v, err := read()
+		if err != nil {
+			// a read cut short by the end of the watch (client-go's rate
+			// limiter gives up just before a deadline) is no error
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(a.PollInterval):
+				return err
+			}
+		}
 		if ctx.Err() != nil {
 			return nil
-		}
-		if err != nil {
-			return err
 		}
 		fp, _ := json.Marshal(v)
 		if tty || !bytes.Equal(fp, last) {

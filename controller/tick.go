@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -259,6 +260,12 @@ func (t *tick) observe(ctx context.Context) (analysis.Observations, error) {
 // hold records why the canary cannot move this tick: the status reason and
 // message and a warning event, written only when the message changes.
 func (t *tick) hold(ctx context.Context, err error, retry time.Duration) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) {
+		// another writer was first (or the cache lags): not worth a
+		// reason in the status, which keeps saying how the release ended
+		t.log.Debug("retrying after a conflict", "error", err.Error())
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
 	msg, reason := err.Error(), analysis.ReasonReconcileError
 	var se *analysis.SpecError
 	switch {

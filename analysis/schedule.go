@@ -24,7 +24,7 @@ func (d *decider) canary() {
 		return
 	}
 	if f, failed := firstFailure(res); failed {
-		d.event(SeverityInfo, "Halt %s advancement waiting for traffic increase approval %s", d.key(), f.Name)
+		d.gateHalt(f, "Halt %s advancement waiting for traffic increase approval %s", d.key(), f.Name)
 		if !d.hook(f.Name).MuteAlert {
 			d.alert(SeverityInfo, true, "Canary traffic increase is waiting for approval.")
 		}

@@ -195,6 +195,10 @@ func runCommand(sp **sim, line string) (string, error) {
 				s.status.FailedChecks = n
 			case "weight":
 				s.status.CanaryWeight = n
+			case "iterations":
+				s.status.Iterations = n
+			case "reason": // as Hold writes it
+				s.status = Hold(s.status, Reason(v), "the controller could not run: "+v)
 			default:
 				return "", fmt.Errorf("unknown status field %q", k)
 			}
@@ -203,12 +207,30 @@ func runCommand(sp **sim, line string) (string, error) {
 		s.primaryRev = args[0]
 	case "delete":
 		s.deleting = true
-	case "request": // request OP [ID]: an imperative operation for the next tick
+	case "request": // request OP [ID [BY]]: an imperative operation for the next tick
 		r := Request{Op: args[0]}
 		if len(args) > 1 {
 			r.ID = args[1]
 		}
+		if len(args) > 2 {
+			r.By = args[2]
+		}
 		s.request = &r
+	case "history": // the release history, oldest first
+		var lines []string
+		for _, r := range s.status.History {
+			lines = append(lines, "#"+describeRelease(r))
+		}
+		if len(lines) == 0 {
+			return "(none)", nil
+		}
+		return strings.Join(lines, "\n"), nil
+	case "checks": // the release each recorded check belongs to
+		var lines []string
+		for _, c := range s.status.Checks {
+			lines = append(lines, fmt.Sprintf("%s t=%s release #%d %s", c.Metric, c.Time.Sub(epoch), c.ReleaseID, c.Verdict))
+		}
+		return strings.Join(lines, "\n"), nil
 	default:
 		return "", fmt.Errorf("unknown command %q", cmd)
 	}

@@ -32,6 +32,7 @@ type sim struct {
 	called  map[HookType][]string   // hooks called this tick
 	queried bool                    // metrics queried this tick
 	last    Decision
+	prev    Status // the status before the last tick
 }
 
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -52,7 +53,7 @@ func (s *sim) tick(d time.Duration) Decision {
 	s.called = map[HookType][]string{}
 	s.queried = false
 	obs := Observations{
-		Revision: s.revision, Configs: s.configs, TargetMatchesPrimary: s.revision == s.primaryRev,
+		Revision: s.revision, Images: []string{"podinfo:" + s.revision}, Configs: s.configs, TargetMatchesPrimary: s.revision == s.primaryRev,
 		PrimaryReady: s.primaryReady, CanaryReady: s.canaryReady, Routes: s.routes, Deleting: s.deleting,
 		Hooks: map[HookType][]HookResult{}, Request: s.request,
 	}
@@ -140,7 +141,7 @@ func (s *sim) apply(d Decision) {
 	if d.Promote {
 		s.primaryRev = s.revision
 	}
-	s.status = d.Status
+	s.prev, s.status = s.status, d.Status
 }
 
 // describe renders a decision the way the golden files show it.
@@ -201,8 +202,17 @@ func (s *sim) describe(d Decision) string {
 	for _, a := range d.Alerts {
 		fmt.Fprintf(&b, "\n  alert %s: %s", a.Severity, a.Message)
 	}
-	if st.Message != "" {
+	switch {
+	case st.Reason != "":
+		fmt.Fprintf(&b, "\n  reason: %s: %s", st.Reason, st.Message)
+	case st.Message != "":
 		fmt.Fprintf(&b, "\n  message: %s", st.Message)
+	}
+	if st.PendingGate != "" && !st.WaitingSince.IsZero() {
+		fmt.Fprintf(&b, "\n  gate: %s, waiting since t=%s", st.PendingGate, st.WaitingSince.Sub(epoch))
+	}
+	for _, line := range historyChanges(s.prev.History, st.History) {
+		b.WriteString("\n  history: " + line)
 	}
 	if st.Paused {
 		b.WriteString("\n  paused")
@@ -225,6 +235,7 @@ func phaseName(p Phase) string {
 func parseSpec(args []string) (Spec, error) {
 	c := Canary{Name: "podinfo", Namespace: "test", TargetKind: "Deployment", TargetName: "podinfo",
 		Provider: "istio", Interval: "1m", Threshold: 5}
+	lim := Limits{MinInterval: time.Second}
 	for _, a := range args {
 		k, v, _ := strings.Cut(a, "=")
 		n, _ := strconv.Atoi(v)
@@ -256,11 +267,16 @@ func parseSpec(args []string) (Spec, error) {
 			c.SkipAnalysis = v == "true"
 		case "suspend":
 			c.Suspend = v == "true"
-		case "hooks": // type:name[:gateTimeout],type:name
+		case "historyLimit":
+			lim.HistoryLimit = n
+		case "hooks": // type:name[:gateTimeout|:load],type:name
 			for _, h := range strings.Split(v, ",") {
 				f := strings.SplitN(h, ":", 3)
 				w := Webhook{Type: f[0], Name: f[1]}
-				if len(f) == 3 {
+				switch {
+				case len(f) == 3 && f[2] == "load":
+					w.LoadTest = true
+				case len(f) == 3:
 					w.GateTimeout = f[2]
 				}
 				c.Webhooks = append(c.Webhooks, w)
@@ -286,5 +302,49 @@ func parseSpec(args []string) (Spec, error) {
 			return Spec{}, fmt.Errorf("unknown canary setting %q", k)
 		}
 	}
-	return Validate(c, Limits{MinInterval: time.Second})
+	return Validate(c, lim)
+}
+
+// historyChanges describes how the release history changed in a tick.
+func historyChanges(before, after []Release) []string {
+	var out []string
+	old := map[int]Release{}
+	for _, r := range before {
+		old[r.ID] = r
+	}
+	kept := map[int]bool{}
+	for _, r := range after {
+		kept[r.ID] = true
+		prev, seen := old[r.ID]
+		switch {
+		case !seen:
+			out = append(out, fmt.Sprintf("#%d opened for %s %v", r.ID, r.Revision, r.Images))
+		case prev.End.IsZero() && !r.End.IsZero():
+			out = append(out, "#"+describeRelease(r))
+		}
+	}
+	for _, r := range before {
+		if !kept[r.ID] {
+			out = append(out, fmt.Sprintf("#%d dropped (history limit)", r.ID))
+		}
+	}
+	return out
+}
+
+// describeRelease renders a history entry on one line.
+func describeRelease(r Release) string {
+	line := fmt.Sprintf("%d %s %v", r.ID, r.Revision, r.Images)
+	if r.End.IsZero() {
+		line += fmt.Sprintf(" running since t=%s", r.Start.Sub(epoch))
+	} else {
+		line += fmt.Sprintf(" %s t=%s..%s %s", r.Outcome, r.Start.Sub(epoch), r.End.Sub(epoch), r.Reason)
+	}
+	line += fmt.Sprintf(" highest weight %d, failed checks %d", r.HighestWeight, r.FailedChecks)
+	for _, q := range r.Requests {
+		line += fmt.Sprintf(", %s/%s by %q at t=%s", q.Op, q.ID, q.By, q.Time.Sub(epoch))
+	}
+	if r.Message != "" {
+		line += ": " + r.Message
+	}
+	return line
 }

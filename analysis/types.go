@@ -70,6 +70,8 @@ type Spec struct {
 	Traffic Traffic
 	Hooks   []Hook
 	Metrics []Metric
+	// HistoryLimit is how many releases status.history keeps.
+	HistoryLimit int
 	// Notes are remarks made while validating (for example the kubernetes
 	// provider turning stepWeight into 10 iterations); they are logged.
 	Notes []string
@@ -93,6 +95,9 @@ type Hook struct {
 	// long it may keep the canary waiting before the release is rolled
 	// back; 0 waits forever.
 	GateTimeout time.Duration
+	// LoadTest: the hook runs a load test, so its failure is reported as
+	// one (ReasonLoadTestFailed).
+	LoadTest bool
 }
 
 // MetricKind tells how a metric's value is judged and worded.
@@ -156,10 +161,18 @@ type Status struct {
 	// PreRolloutPassed records that the pre-rollout hooks of this run
 	// passed, so that they are not run again (Flagger #1248).
 	PreRolloutPassed bool
-	// Message says why the canary is not making progress.
+	// Reason says in one word why the release halted on the last tick, or
+	// how the last release ended; Message says it in words. Both are empty
+	// while all is well.
+	Reason  Reason
 	Message string
+	// PendingGate names the confirm-* webhook that holds the release.
+	PendingGate string
 	// Checks is the bounded history of metric checks, newest last.
 	Checks []Check
+	// History holds the last releases, oldest first; the last one is open
+	// (End zero) while a release runs.
+	History []Release
 	// Paused holds the canary where it is (a pause request).
 	Paused bool
 	// LastRequest is the last imperative request handled.
@@ -171,6 +184,8 @@ type Status struct {
 type Request struct {
 	Op string
 	ID string
+	// By names the requester, as the client reported it.
+	By string
 }
 
 // The operations.
@@ -187,6 +202,7 @@ const (
 type RequestRecord struct {
 	Op       string
 	ID       string
+	By       string
 	Time     time.Time
 	Accepted bool
 	Message  string
@@ -202,6 +218,9 @@ type Check struct {
 	Verdict  Verdict
 	Failed   bool
 	Message  string
+	// ReleaseID is the Release the check belongs to; 0 when it was
+	// recorded before releases were numbered.
+	ReleaseID int
 }
 
 // Verdict is the outcome of a check.
@@ -220,6 +239,9 @@ const (
 type Observations struct {
 	// Revision identifies the target's pod template now.
 	Revision string
+	// Images are the container images of the target's pod template, which
+	// a new release records.
+	Images []string
 	// Configs are the checksums of the tracked ConfigMaps and Secrets now.
 	Configs map[string]string
 	// TargetMatchesPrimary: the target's template, rewritten as it would

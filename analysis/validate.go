@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -36,6 +37,9 @@ type Webhook struct {
 	Type        string
 	MuteAlert   bool
 	GateTimeout string
+	// LoadTest: the webhook asks the loadtester for a load test (see
+	// IsLoadTest).
+	LoadTest bool
 }
 
 // MetricSpec is a spec.analysis.metrics entry.
@@ -58,10 +62,13 @@ type Limits struct {
 	// MinInterval is the shortest analysis interval; shorter ones are
 	// raised to it. Flagger uses 10s.
 	MinInterval time.Duration
+	// HistoryLimit is how many releases status.history keeps;
+	// DefaultHistoryLimit when 0.
+	HistoryLimit int
 }
 
-// DefaultLimits are Flagger's.
-var DefaultLimits = Limits{MinInterval: 10 * time.Second}
+// DefaultLimits are Flagger's, and the default history.
+var DefaultLimits = Limits{MinInterval: 10 * time.Second, HistoryLimit: DefaultHistoryLimit}
 
 // SpecError is a spec that cannot be acted on. Retrying does not help; the
 // user must change the Canary.
@@ -89,6 +96,10 @@ func Validate(c Canary, lim Limits) (Spec, error) {
 		Provider: c.Provider, Threshold: max(c.Threshold, 1), StepWeight: c.StepWeight,
 		StepWeights: c.StepWeights, StepWeightPromotion: c.StepWeightPromotion, Iterations: c.Iterations,
 		Mirror: c.Mirror, SkipAnalysis: c.SkipAnalysis, Suspend: c.Suspend, Traffic: TrafficOf(c.Provider),
+		HistoryLimit: lim.HistoryLimit,
+	}
+	if s.HistoryLimit <= 0 {
+		s.HistoryLimit = DefaultHistoryLimit
 	}
 	var err error
 	if s.Interval, err = interval(c.Interval, lim); err != nil {
@@ -107,7 +118,7 @@ func Validate(c Canary, lim Limits) (Spec, error) {
 		if !knownHook(t) {
 			return Spec{}, &SpecError{fmt.Sprintf("spec.analysis.webhooks[%d].type", i), fmt.Sprintf("unknown type %q; valid: %s", h.Type, strings.Join(hookTypes(), ", "))}
 		}
-		hook := Hook{Name: h.Name, Type: t, MuteAlert: h.MuteAlert}
+		hook := Hook{Name: h.Name, Type: t, MuteAlert: h.MuteAlert, LoadTest: h.LoadTest}
 		if h.GateTimeout != "" {
 			field := fmt.Sprintf("spec.analysis.webhooks[%d].gateTimeout", i)
 			if t != HookConfirmRollout && t != HookConfirmPromotion {
@@ -247,4 +258,22 @@ func TrafficOf(provider string) Traffic {
 		return Traffic{Weighted: true, Mirror: true}
 	}
 	return Traffic{Weighted: true}
+}
+
+// loadGenerators are the commands that make a loadtester "cmd" task a load
+// test.
+var loadGenerators = []string{"hey", "wrk", "ghz", "k6", "vegeta", "fortio"}
+
+// IsLoadTest tells from a webhook's metadata whether it asks the loadtester
+// for a load test: a typed "load" task, or a command that runs a load
+// generator (Flagger's "hey -z 1m ...").
+func IsLoadTest(metadata map[string]string) bool {
+	if metadata["type"] == "load" {
+		return true
+	}
+	if t := metadata["type"]; t != "" && t != "cmd" {
+		return false
+	}
+	f := strings.Fields(metadata["cmd"])
+	return len(f) > 0 && slices.Contains(loadGenerators, f[0])
 }

@@ -37,15 +37,16 @@ func (d *decider) checkMetrics() bool {
 		sev := SeverityWarn
 		if failed.Verdict == VerdictError {
 			// a query that cannot run is something to fix, not a
-			// measurement: say it in the status too
+			// measurement
 			sev = SeverityError
-			d.st().Message = failed.Message
 		}
-		d.failCheck(sev, "%s", failed.Message)
+		d.failCheck(d.metricReason(*failed), sev, "%s", failed.Message)
 		return false
 	}
 	if len(held) > 0 {
-		d.log("Holding %s advancement: no values for %v (noDataPolicy Skip)", d.key(), held)
+		msg := fmt.Sprintf("Holding %s advancement: no values for %v (noDataPolicy Skip)", d.key(), held)
+		d.st().Reason, d.st().Message = ReasonMetricNoData, msg
+		d.log("%s", msg)
 		d.step()
 		return false
 	}
@@ -61,8 +62,23 @@ func (d *decider) result(name string) MetricResult {
 	return MetricResult{Name: name, Outcome: QueryProviderError, Err: "the metric was not queried"}
 }
 
+// metricReason classifies a failed check.
+func (d *decider) metricReason(c Check) Reason {
+	switch {
+	case c.Verdict == VerdictNoData:
+		return ReasonMetricNoData
+	case c.Verdict != VerdictError:
+		return ReasonMetricCheckFailed
+	case d.result(c.Metric).Outcome == QueryInvalid:
+		return ReasonMetricQueryInvalid
+	}
+	return ReasonMetricProviderError
+}
+
+// record adds a check to the history, numbered with the open release.
 func (d *decider) record(c Check) {
 	st := d.st()
+	c.ReleaseID = d.releaseID()
 	st.Checks = append(st.Checks, c)
 	if n := len(st.Checks); n > MaxChecks {
 		st.Checks = append([]Check(nil), st.Checks[n-MaxChecks:]...)

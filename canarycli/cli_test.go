@@ -3,10 +3,12 @@ package canarycli_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -230,6 +232,20 @@ func TestSimulateTimesMatchTheAnalysis(t *testing.T) {
 	}
 }
 
+func TestLintJSON(t *testing.T) {
+	bad := validCanary + "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"
+	bad = strings.Replace(bad, "provider: kubernetes:replicas", "provider: linkerd2", 1)
+	code, stdout, stderr := run(t, bad, "lint", "-f", "-", "-o", "json")
+	var res []canarycli.LintResult
+	if err := json.Unmarshal([]byte(stdout), &res); code != canarycli.ExitFailed || err != nil || len(res) != 2 {
+		t.Fatalf("exit %d, %v, stderr %q:\n%s", code, err, stderr, stdout)
+	}
+	if r := res[0]; r.Kind != "Canary" || r.Valid || len(r.Problems) != 1 || r.Problems[0].Field != "spec.provider" || !res[1].Skipped {
+		t.Errorf("results %+v: want the Canary invalid for spec.provider, the ConfigMap skipped", res)
+	}
+	oneErrorLine(t, stderr, "1 of 1 flagger.app objects invalid")
+}
+
 func TestSimulateJSON(t *testing.T) {
 	code, stdout, stderr := run(t, validCanary, "simulate", "-f", "-", "-o", "json")
 	if code != canarycli.ExitOK {
@@ -287,4 +303,81 @@ func TestNoClusterIsOneLineAndExitOne(t *testing.T) {
 		t.Errorf("missing kubeconfig: exit %d", code)
 	}
 	oneErrorLine(t, stderr, "no usable kubeconfig")
+}
+
+// Every command's --help shows its flags as the docs do: two dashes for
+// long names, shorthands beside them, -o/--output for the commands that
+// print data, and the cluster flags only for commands that read the cluster.
+func TestHelpOfEveryCommand(t *testing.T) {
+	code, top, _ := run(t, "", "--help")
+	if code != canarycli.ExitOK {
+		t.Fatalf("--help: exit %d", code)
+	}
+	var cmds []string
+	for _, l := range strings.Split(top, "\n") {
+		if f := strings.Fields(l); strings.HasPrefix(l, "  ") && !strings.HasPrefix(l, "      ") && len(f) > 0 {
+			cmds = append(cmds, f[0])
+		}
+	}
+	if len(cmds) < 14 {
+		t.Fatalf("--help lists %d commands: %v", len(cmds), cmds)
+	}
+	// every command prints data but completion, which prints a script
+	prints := map[string]bool{}
+	for _, c := range cmds {
+		prints[c] = c != "completion"
+	}
+	offline := map[string]bool{"lint": true, "simulate": true, "completion": true}
+	singleDash := regexp.MustCompile(`(?m)^\s+-[a-z][a-z-]+\b`)
+	for _, name := range cmds {
+		code, out, stderr := run(t, "", name, "--help")
+		if code != canarycli.ExitOK {
+			t.Errorf("%s --help: exit %d: %s", name, code, stderr)
+			continue
+		}
+		if m := singleDash.FindString(out); m != "" {
+			t.Errorf("%s --help shows a long flag with one dash: %q\n%s", name, m, out)
+		}
+		if got := strings.Contains(out, "-o, --output format"); got != prints[name] {
+			t.Errorf("%s --help lists -o/--output: %t, want %t\n%s", name, got, prints[name], out)
+		}
+		if got := strings.Contains(out, "--kubeconfig"); got == offline[name] {
+			t.Errorf("%s --help lists the cluster flags: %t, want %t\n%s", name, got, !offline[name], out)
+		}
+		if !strings.Contains(out, "--no-color") {
+			t.Errorf("%s --help lacks the global --no-color", name)
+		}
+	}
+	_, out, _ := run(t, "", "get", "--help")
+	for _, want := range []string{"-w, --watch ", "-n, --namespace string ", "--request-timeout duration ", "(default 30s)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("get --help lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// The completion protocol answers candidates and a directive; the scripts
+// are tested in the real shells in cmd/kubectl-canary.
+func TestCompleteProtocol(t *testing.T) {
+	cases := []struct {
+		words []string
+		want  string
+	}{
+		{[]string{"hi"}, "history\n:4\n"},
+		{[]string{"-n", "prod", "pro"}, "promote\n:4\n"},
+		{[]string{"history", "--re"}, "--release\n--request-timeout\n:4\n"},
+		{[]string{"status", "-o", "y"}, "yaml\n:4\n"},
+		{[]string{"lint", "-f", ""}, ":0\n"},
+		{[]string{"frobnicate", ""}, ":4\n"},
+	}
+	for _, tc := range cases {
+		code, out, stderr := run(t, "", append([]string{"__complete"}, tc.words...)...)
+		if code != 0 || out != tc.want {
+			t.Errorf("__complete %q: exit %d, %q (stderr %q), want %q", tc.words, code, out, stderr, tc.want)
+		}
+	}
+	code, out, _ := run(t, "", "completion", "tcsh")
+	if code != canarycli.ExitUsage || out != "" {
+		t.Errorf("completion tcsh: exit %d, stdout %q", code, out)
+	}
 }

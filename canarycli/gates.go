@@ -37,7 +37,7 @@ func (a *App) gateCmd(approve bool) *command {
 		name, summary = "reject", "close the gates (/gate/close) and signal the rollback webhooks (/rollback/open)"
 	}
 	return &command{
-		name: name, args: "CANARY [--hook NAME] [--direct]", summary: summary, minArgs: 1, maxArgs: 1,
+		name: name, args: "CANARY [--hook NAME] [--direct] [-o json|yaml]", summary: summary, minArgs: 1, maxArgs: 1, output: true,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&o.hook, "hook", "", "only the webhook with this name")
 			fs.BoolVar(&o.direct, "direct", false, "call the loadtester URLs directly instead of through the API server's service proxy")
@@ -118,19 +118,39 @@ func (a *App) gates(ctx context.Context, name string, approve bool, o *gateOptio
 	}
 	body, _ := json.Marshal(map[string]string{"name": c.Name, "namespace": c.Namespace})
 	failed := 0
+	results := []GateResult{}
 	for _, call := range calls {
 		via, err := a.postGate(ctx, cl, c, call, body, o.direct)
+		res := GateResult{Hook: call.hook.Name, Type: hookType(call.hook), URL: call.target.String(), Action: call.action,
+			ViaServiceProxy: via != ""}
 		if err != nil {
 			failed++
-			fmt.Fprintf(a.Stderr, "kubectl-canary: canary %s: webhook %s: %s\n", c.Key(), call.hook.Name, oneLine(err.Error()))
-			continue
+			res.Error = oneLine(err.Error())
+			fmt.Fprintf(a.Stderr, "kubectl-canary: canary %s: webhook %s: %s\n", c.Key(), call.hook.Name, res.Error)
+		} else if a.g.output == "" {
+			fmt.Fprintf(a.Stdout, "canary %s: %s: POST %s (%s webhook %s%s)\n", c.Key(), call.action, call.target, hookType(call.hook), call.hook.Name, via)
 		}
-		fmt.Fprintf(a.Stdout, "canary %s: %s: POST %s (%s webhook %s%s)\n", c.Key(), call.action, call.target, hookType(call.hook), call.hook.Name, via)
+		results = append(results, res)
+	}
+	if a.g.output != "" {
+		if err := a.print(results); err != nil {
+			return err
+		}
 	}
 	if failed > 0 {
 		return errReported
 	}
 	return nil
+}
+
+// GateResult is one call of approve or reject, as -o json|yaml prints it.
+type GateResult struct {
+	Hook            string `json:"hook"`
+	Type            string `json:"type"`
+	URL             string `json:"url"`
+	Action          string `json:"action"`
+	ViaServiceProxy bool   `json:"viaServiceProxy,omitempty"`
+	Error           string `json:"error,omitempty"`
 }
 
 func hookType(h flaggerv1.CanaryWebhook) string {

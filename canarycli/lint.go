@@ -25,15 +25,15 @@ func (f *files) Set(v string) error { *f = append(*f, v); return nil }
 
 // register adds -f and --filename.
 func (f *files) register(set *flag.FlagSet) {
-	set.Var(f, "f", "manifest file, '-' for stdin (repeatable)")
-	set.Var(f, "filename", "same as -f")
+	set.Var(f, "filename", "manifest `file`, '-' for stdin (repeatable)")
+	alias(set, "f", "filename")
 }
 
 func (a *App) lintCmd() *command {
 	var fs files
 	var mesh string
 	return &command{
-		name: "lint", args: "-f FILE [-f FILE...]", minArgs: 0, maxArgs: 0,
+		name: "lint", args: "-f FILE [-f FILE...] [-o json|yaml]", minArgs: 0, maxArgs: 0, offline: true, output: true,
 		summary: "check Canary, MetricTemplate and AlertProvider manifests offline against the CRD schemas and the analysis rules",
 		flags: func(set *flag.FlagSet) {
 			fs.register(set)
@@ -43,7 +43,7 @@ func (a *App) lintCmd() *command {
 			if len(fs) == 0 {
 				return usagef("lint needs -f FILE")
 			}
-			return a.lint(fs, mesh)
+			return a.lint(fs, a.offlineProvider(mesh))
 		},
 	}
 }
@@ -77,14 +77,20 @@ func (a *App) lint(paths []string, mesh string) error {
 		return err
 	}
 	invalid, checked := 0, 0
+	results := []LintResult{}
 	for _, path := range paths {
 		docs, err := a.readManifest(path)
 		if err != nil {
 			return err
 		}
 		for _, d := range docs {
+			res := LintResult{File: path, Document: d.Index, Line: d.Line, Kind: d.Kind, Name: d.Name}
 			if !schemas.Check(d) {
-				fmt.Fprintf(a.Stdout, "%s: %s: skipped, not a %s object\n", path, d.Ref(), schemas.Group())
+				res.Skipped = true
+				results = append(results, res)
+				if a.g.output == "" {
+					fmt.Fprintf(a.Stdout, "%s: %s: skipped, not a %s object\n", path, d.Ref(), schemas.Group())
+				}
 				continue
 			}
 			checked++
@@ -94,7 +100,19 @@ func (a *App) lint(paths []string, mesh string) error {
 			if !d.Valid() {
 				invalid++
 			}
-			a.report(path, d)
+			res.Valid = d.Valid()
+			for _, p := range d.Problems {
+				res.Problems = append(res.Problems, LintProblem{Field: p.Field, Message: p.Message, Warning: p.Warning})
+			}
+			results = append(results, res)
+			if a.g.output == "" {
+				a.report(path, d)
+			}
+		}
+	}
+	if a.g.output != "" {
+		if err := a.print(results); err != nil {
+			return err
 		}
 	}
 	if invalid > 0 {
@@ -144,4 +162,24 @@ func checkCanary(d *manifests.Document, mesh string) {
 	for _, n := range spec.Notes {
 		d.Problems = append(d.Problems, manifests.Problem{Field: "spec.analysis", Message: n, Warning: true})
 	}
+}
+
+// LintResult is one document of `lint -o json|yaml`.
+type LintResult struct {
+	File     string `json:"file"`
+	Document int    `json:"document"`
+	Line     int    `json:"line"`
+	Kind     string `json:"kind,omitempty"`
+	Name     string `json:"name,omitempty"`
+	// Skipped: not a flagger.app object.
+	Skipped  bool          `json:"skipped,omitempty"`
+	Valid    bool          `json:"valid"`
+	Problems []LintProblem `json:"problems,omitempty"`
+}
+
+// LintProblem is an error, or a warning, about a field.
+type LintProblem struct {
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+	Warning bool   `json:"warning,omitempty"`
 }

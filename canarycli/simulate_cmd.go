@@ -34,7 +34,7 @@ func (a *App) simulateCmd() *command {
 	var mesh string
 	var minInterval time.Duration
 	return &command{
-		name: "simulate", args: "-f FILE [--mesh-provider P] [--min-interval 10s] [-o json|yaml]", minArgs: 0, maxArgs: 0, output: true,
+		name: "simulate", args: "-f FILE [--mesh-provider P] [--min-interval 10s] [-o json|yaml]", minArgs: 0, maxArgs: 0, output: true, offline: true,
 		summary: "print a Canary's weight schedule and the shortest times to promote and to roll back",
 		flags: func(set *flag.FlagSet) {
 			fs.register(set)
@@ -45,7 +45,7 @@ func (a *App) simulateCmd() *command {
 			if len(fs) == 0 {
 				return usagef("simulate needs -f FILE")
 			}
-			return a.simulateFiles(fs, mesh, minInterval)
+			return a.simulateFiles(fs, a.offlineProvider(mesh), minInterval)
 		},
 	}
 }

@@ -5,11 +5,11 @@ import (
 
 	"github.com/warbler-dev/warbler/analysis"
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
-	"github.com/warbler-dev/warbler/controller"
 )
 
-// defaultProvider is the controller's default -mesh-provider, assumed for
-// canaries without spec.provider unless --mesh-provider says otherwise.
+// defaultProvider is Flagger's default -mesh-provider, assumed for canaries
+// without spec.provider when neither --mesh-provider,
+// $WARBLER_MESH_PROVIDER nor the controller's ConfigMap say otherwise.
 const defaultProvider = "istio"
 
 // providerOf is spec.provider or the assumed controller default.
@@ -26,5 +26,5 @@ func providerOf(c *flaggerv1.Canary, meshProvider string) string {
 // analysisSpec validates a Canary the way the controller does, with the
 // controller's shortest interval.
 func analysisSpec(c *flaggerv1.Canary, provider string, minInterval time.Duration) (analysis.Spec, error) {
-	return analysis.Validate(controller.AnalysisCanary(c, provider), analysis.Limits{MinInterval: minInterval})
+	return analysis.Validate(c.AnalysisCanary(provider), analysis.Limits{MinInterval: minInterval})
 }

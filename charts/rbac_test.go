@@ -115,6 +115,8 @@ func TestRBACIsExactlyWhatTheBinariesUse(t *testing.T) {
 	leader := []string{"/events create", "/events patch", "coordination.k8s.io/leases create", "coordination.k8s.io/leases get",
 		"coordination.k8s.io/leases update", "events.k8s.io/events create", "events.k8s.io/events patch"}
 	gates := expand([]string{"/configmaps"}, "create", "get", "list", "update", "watch")
+	// the ConfigMap on which the controller publishes its defaults
+	clientConfig := []string{"/configmaps patch"}
 	helmTests := []string{"/pods create", "/pods delete", "/pods get", "/pods list", "/pods watch", "/pods/log get",
 		"/secrets get", "/secrets list", "/secrets update"}
 	for _, tc := range []struct {
@@ -124,10 +126,12 @@ func TestRBACIsExactlyWhatTheBinariesUse(t *testing.T) {
 	}{
 		{"controller, cluster-wide", warbler, nil, map[string][]string{
 			"ClusterRole /rel-warbler-ns": controllerPermissions(),
+			"Role ns/rel-warbler-config":  clientConfig,
 		}},
 		{"controller, one namespace, leader election", warbler, fullValues(t, warbler), map[string][]string{
 			"Role apps/rel-warbler":               controllerPermissions(),
 			"Role ns/rel-warbler-leader-election": leader,
+			"Role ns/rel-warbler-config":          clientConfig,
 		}},
 		{"loadtester", loadtester, nil, map[string][]string{
 			"Role ns/rel-loadtester-gates": gates,

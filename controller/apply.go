@@ -51,6 +51,8 @@ func (t *tick) apply(ctx context.Context, d analysis.Decision) error {
 		return t.finalize(ctx, d)
 	}
 	writeStatus(t.c, d.Status, t.now)
+	// after this tick's own scaling; a lagging cache never lowers it
+	t.c.Status.ObservedTargetGeneration = max(t.c.Status.ObservedTargetGeneration, t.target.obj.GetGeneration())
 	if !equality.Semantic.DeepEqual(t.c.Status, t.orig.Status) {
 		if err := t.patchStatus(ctx); err != nil {
 			return err
@@ -146,7 +148,8 @@ func (t *tick) clearRequest(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	patch := fmt.Appendf(nil, `{"metadata":{"resourceVersion":%q,"annotations":{%q:null}}}`, t.c.ResourceVersion, flaggerv1.RequestAnnotation)
+	patch := fmt.Appendf(nil, `{"metadata":{"resourceVersion":%q,"annotations":{%q:null,%q:null}}}`,
+		t.c.ResourceVersion, flaggerv1.RequestAnnotation, flaggerv1.RequestedByAnnotation)
 	err := t.r.Client.Patch(ctx, t.c, client.RawPatch("application/merge-patch+json", patch))
 	if apierrors.IsConflict(err) {
 		// the Canary changed since; the next tick sees the request again

@@ -89,6 +89,7 @@ func TestMetricsPromoteAndRollBack(t *testing.T) {
 
 	setImage(t, ns, "podinfo", imageV2)
 	done := waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseSucceeded, 90*time.Second, nil)
+	checkEnded(t, done, flaggerv1.ReleaseSucceeded, flaggerv1.ReasonPromoted, "promotion finished")
 	passed := 0
 	for _, ch := range done.Status.Checks {
 		if ch.Verdict == flaggerv1.VerdictPass && ch.Value != nil {
@@ -106,8 +107,12 @@ func TestMetricsPromoteAndRollBack(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	setImage(t, ns, "podinfo", "ghcr.io/stefanprodan/podinfo:6.0.2")
 	failed := waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseFailed, 90*time.Second, nil)
+	rel := checkEnded(t, failed, flaggerv1.ReleaseFailed, flaggerv1.ReasonMetricCheckFailed, "advancement success rate")
+	if ids := []int{failed.Status.History[0].ID, rel.ID}; len(failed.Status.History) != 2 || ids[0] != 1 || ids[1] != 2 {
+		t.Errorf("history %+v: want releases 1 and 2", failed.Status.History)
+	}
 	var failing []flaggerv1.CheckResult
-	for _, ch := range failed.Status.Checks {
+	for _, ch := range failed.Status.ReleaseChecks(rel.ID) {
 		if ch.Failed && ch.Metric == "request-success-rate" {
 			failing = append(failing, ch)
 		}
@@ -157,6 +162,7 @@ func TestMetricErrorsAreReported(t *testing.T) {
 	if n := len(failed.Status.Checks); n == 0 || failed.Status.Checks[n-1].Verdict != flaggerv1.VerdictError {
 		t.Errorf("checks %+v, want the last one an Error", failed.Status.Checks)
 	}
+	checkEnded(t, failed, flaggerv1.ReleaseFailed, flaggerv1.ReasonMetricQueryInvalid, `uses variable "status"`)
 
 	setImage(t, ns, "podinfo", imageV2)
 	waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseProgressing, 30*time.Second, nil)
@@ -175,4 +181,5 @@ func TestMetricErrorsAreReported(t *testing.T) {
 	if errs == 0 {
 		t.Errorf("no provider error recorded after Prometheus stopped: %+v", c.Status.Checks)
 	}
+	checkEnded(t, c, flaggerv1.ReleaseFailed, flaggerv1.ReasonMetricProviderError, "Metric query failed for request-success-rate")
 }

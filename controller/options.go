@@ -43,6 +43,9 @@ type Options struct {
 	RouteAcceptanceTimeout time.Duration
 	// Workers is how many canaries are reconciled at once (-threadiness).
 	Workers int
+	// HistoryLimit is how many releases each Canary's status.history
+	// keeps (-release-history-limit; default 10).
+	HistoryLimit int
 	// Version is reported in flagger_info and the User-Agent of webhooks.
 	Version string
 	// Log receives the JSON log lines.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -95,7 +96,7 @@ func (t *tick) validate() error {
 	if t.provider == "" {
 		t.provider = t.r.Options.MeshProvider
 	}
-	spec, err := analysis.Validate(AnalysisCanary(t.c, t.provider), analysis.Limits{MinInterval: t.r.Options.MinInterval})
+	spec, err := analysis.Validate(t.c.AnalysisCanary(t.provider), analysis.Limits{MinInterval: t.r.Options.MinInterval, HistoryLimit: t.r.Options.HistoryLimit})
 	if err != nil {
 		return err
 	}
@@ -224,7 +225,7 @@ func (t *tick) createPrimary(ctx context.Context) error {
 // observe gathers what the analysis decides from, all from the cache.
 func (t *tick) observe(ctx context.Context) (analysis.Observations, error) {
 	obs := analysis.Observations{
-		Revision: t.rev, Configs: t.configs,
+		Revision: t.rev, Images: images(*t.target.template), Configs: t.configs,
 		Deleting: t.c.DeletionTimestamp != nil, Hooks: map[analysis.HookType][]analysis.HookResult{},
 		Request: pendingRequest(t.c),
 	}
@@ -256,22 +257,26 @@ func (t *tick) observe(ctx context.Context) (analysis.Observations, error) {
 	return obs, nil
 }
 
-// hold records why the canary cannot move this tick: the status message
-// and a warning event, written only when the message changes.
+// hold records why the canary cannot move this tick: the status reason and
+// message and a warning event, written only when the message changes.
 func (t *tick) hold(ctx context.Context, err error, retry time.Duration) (ctrl.Result, error) {
-	msg := err.Error()
+	if apierrors.IsConflict(err) {
+		// another writer was first (or the cache lags): not worth a
+		// reason in the status, which keeps saying how the release ended
+		t.log.Debug("retrying after a conflict", "error", err.Error())
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
+	msg, reason := err.Error(), analysis.ReasonReconcileError
 	var se *analysis.SpecError
-	if errors.As(err, &se) {
-		msg = "invalid canary: " + msg
+	switch {
+	case errors.As(err, &se):
+		msg, reason = "invalid canary: "+msg, analysis.ReasonInvalidSpec
+	case errors.Is(err, errTargetMissing):
+		reason = analysis.ReasonTargetNotFound
 	}
 	if t.c.Status.Message != msg {
 		t.event(analysis.SeverityWarn, msg)
-		st := analysisStatus(&t.c.Status)
-		if st.Phase == analysis.PhaseNone {
-			st.Phase = analysis.PhaseInitializing
-		}
-		st.Message = msg
-		writeStatus(t.c, st, t.now)
+		writeStatus(t.c, analysis.Hold(analysisStatus(&t.c.Status), reason, msg), t.now)
 		if perr := t.patchStatus(ctx); perr != nil {
 			return ctrl.Result{}, perr
 		}

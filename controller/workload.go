@@ -374,3 +374,13 @@ func containerPorts(t *corev1.PodTemplateSpec, primaryPort int32) []corev1.Servi
 	}
 	return out
 }
+
+// images lists the container images of a pod template, which a release
+// records.
+func images(t corev1.PodTemplateSpec) []string {
+	out := make([]string, 0, len(t.Spec.Containers))
+	for _, c := range t.Spec.Containers {
+		out = append(out, c.Image)
+	}
+	return out
+}

@@ -153,6 +153,17 @@ install_prometheus() {
   logged "$CACHE/apt.log" apt-get install -y --no-install-recommends prometheus
 }
 
+# zsh and fish, from Debian, run the tests of kubectl canary's completion
+# scripts (bash is there already).
+install_shell() { # name
+  command -v "$1" >/dev/null && return 0
+  [ "$(id -u)" = 0 ] || die "$1 is missing and installing it needs root: apt-get install $1"
+  say "installing $1 from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  logged "$CACHE/apt.log" apt-get update
+  logged "$CACHE/apt.log" apt-get install -y --no-install-recommends "$1"
+}
+
 # kubectl: the one on PATH when it is a real client; otherwise build ours.
 kubectl_bin() {
   if [ -n "${KUBECTL:-}" ]; then echo "$KUBECTL"; return; fi
@@ -172,6 +183,8 @@ cmd_build() {
   build_k8s kube-scheduler
   build_k8s kubectl
   install_prometheus
+  install_shell zsh
+  install_shell fish
 }
 
 # ------------------------------------------------------------------- pki ----
@@ -529,7 +542,8 @@ cmd_bin() { # name
     kwok) build_kwok; echo "$BIN/kwok-$KWOK_VERSION" ;;
     podinfo) build_podinfo; echo "$BIN/podinfo-$PODINFO_VERSION" ;;
     prometheus) install_prometheus; command -v prometheus ;;
-    *) die "unknown binary '${1:-}'; valid: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok podinfo prometheus" ;;
+    zsh | fish) install_shell "$1"; command -v "$1" ;;
+    *) die "unknown binary '${1:-}'; valid: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok podinfo prometheus zsh fish" ;;
   esac
 }
 

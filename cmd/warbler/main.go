@@ -33,6 +33,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/warbler-dev/warbler/alerts"
+	"github.com/warbler-dev/warbler/analysis"
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/controller"
 	"github.com/warbler-dev/warbler/internal/logging"
@@ -67,6 +68,8 @@ type flags struct {
 	kubeconfigServiceMesh                 string
 	showVersion                           bool
 	routeAcceptanceTimeout                time.Duration
+	historyLimit                          int
+	clientConfigMap, clientConfigMapNS    string
 	alerts                                alerts.Flags
 }
 
@@ -100,6 +103,9 @@ func parseFlags(args []string) (*flags, error) {
 	fs.BoolVar(&f.noCrossNamespaceRefs, "no-cross-namespace-refs", false, "forbid metric templates and alert providers in other namespaces")
 	fs.StringVar(&f.kubeconfigServiceMesh, "kubeconfig-service-mesh", "", "kubeconfig of a separate service-mesh API server (not supported by Warbler)")
 	fs.DurationVar(&f.routeAcceptanceTimeout, "route-acceptance-timeout", 30*time.Second, "how long a step waits for a Gateway to accept an HTTPRoute change before going on with a warning")
+	fs.IntVar(&f.historyLimit, "release-history-limit", analysis.DefaultHistoryLimit, "releases kept in each Canary's status.history (1..100)")
+	fs.StringVar(&f.clientConfigMap, "client-config-map", "", "ConfigMap (created by the chart) on which the controller publishes its -mesh-provider and version for kubectl canary; none when empty")
+	fs.StringVar(&f.clientConfigMapNS, "client-config-map-namespace", os.Getenv("POD_NAMESPACE"), "namespace of -client-config-map (default $POD_NAMESPACE)")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
 	f.alerts.Bind(fs)
 	if err := fs.Parse(args); err != nil {
@@ -116,6 +122,12 @@ func parseFlags(args []string) (*flags, error) {
 	}
 	if f.threadiness < 1 {
 		return nil, fmt.Errorf("-threadiness %d: want at least 1", f.threadiness)
+	}
+	if f.historyLimit < 1 || f.historyLimit > 100 {
+		return nil, fmt.Errorf("-release-history-limit %d: want 1..100 (the CRD allows at most 100 entries in status.history)", f.historyLimit)
+	}
+	if f.clientConfigMap != "" && f.clientConfigMapNS == "" {
+		return nil, fmt.Errorf("-client-config-map %s: set -client-config-map-namespace (or POD_NAMESPACE)", f.clientConfigMap)
 	}
 	return f, nil
 }
@@ -216,6 +228,7 @@ func run(ctx context.Context, f *flags, log *slog.Logger) error {
 			NoCrossNamespaceRefs: f.noCrossNamespaceRefs, MinInterval: f.minInterval,
 			IngressAnnotationsPrefix: f.ingressAnnotationsPrefix, IngressClass: f.ingressClas,
 			Workers: f.threadiness, Version: version, Log: log, RouteAcceptanceTimeout: f.routeAcceptanceTimeout,
+			HistoryLimit: f.historyLimit,
 		},
 		Metrics: &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(),
 			MetricsServer: f.metricsServer, MeshProvider: f.meshProvider},
@@ -227,6 +240,13 @@ func run(ctx context.Context, f *flags, log *slog.Logger) error {
 	r.Alerts = notifier
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
+	}
+	if f.clientConfigMap != "" {
+		if err := mgr.Add(&controller.ClientConfig{Client: mgr.GetClient(), Log: log,
+			Key:  client.ObjectKey{Namespace: f.clientConfigMapNS, Name: f.clientConfigMap},
+			Data: controller.ClientConfigData(f.meshProvider, version, f.namespace)}); err != nil {
+			return err
+		}
 	}
 	srv := &http.Server{
 		Addr:              net.JoinHostPort(f.bindAddress, strconv.Itoa(f.port)),

@@ -33,6 +33,8 @@ type Config struct {
 	// Alerts receives alerts; it is also started when it is a manager
 	// Runnable.
 	Alerts controller.Notifier
+	// HistoryLimit bounds status.history; the controller's default when 0.
+	HistoryLimit int
 }
 
 // Start runs a controller until the test ends: the kubernetes provider by
@@ -68,7 +70,8 @@ func Start(t testing.TB, env *testenv.Env, cfg Config) {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
 		Recorder: mgr.GetEventRecorder("flagger"), Metrics: metrics, Alerts: cfg.Alerts,
 		Options: controller.Options{MeshProvider: "kubernetes", EnableConfigTracking: true, MinInterval: time.Second,
-			Workers: 4, Version: "test", Log: logging.New(logs, slog.LevelDebug), RouteAcceptanceTimeout: 2 * time.Second},
+			Workers: 4, Version: "test", Log: logging.New(logs, slog.LevelDebug), RouteAcceptanceTimeout: 2 * time.Second,
+			HistoryLimit: cfg.HistoryLimit},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)

@@ -26,6 +26,14 @@ two releases of the same name in different namespaces do not collide.
 {{- printf "%s-%s" (include "warbler.fullname" .) .Release.Namespace }}
 {{- end }}
 
+{{/*
+The ConfigMap on which the controller publishes its -mesh-provider for
+kubectl canary.
+*/}}
+{{- define "warbler.clientConfigName" -}}
+{{- printf "%s-config" (include "warbler.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "warbler.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,8 +18,12 @@ import (
 const FinalizerName = "finalizer.flagger.app"
 
 // finalizerWait bounds how long a deleted canary waits for the target to
-// come back before reverting anyway.
-const finalizerWait = time.Minute
+// come back before reverting anyway; finalizerPoll is how often it looks
+// while it waits.
+const (
+	finalizerWait = time.Minute
+	finalizerPoll = 2 * time.Second
+)
 
 // finalizer adds the finalizer when revertOnDeletion asks for it and removes
 // it when it no longer does. It reports done when the Canary is being
@@ -65,8 +70,13 @@ func (t *tick) finalize(ctx context.Context, d analysis.Decision) error {
 	if err := scale(ctx, t.r.Client, t.target, replicas); err != nil {
 		return err
 	}
-	if !readiness(t.target, 100, 0, t.now, "").Ready && t.now.Sub(t.c.DeletionTimestamp.Time) < finalizerWait {
-		return fmt.Errorf("canary %s: waiting for %s.%s to be ready before reverting traffic", t.c.Key(), t.target.obj.GetName(), t.c.Namespace)
+	if r := readiness(t.target, 100, 0, t.now, ""); !r.Ready && t.now.Sub(t.c.DeletionTimestamp.Time) < finalizerWait {
+		// waiting is no error: say why at info level and look again soon
+		// (a change of the target wakes the canary earlier)
+		t.log.Info(fmt.Sprintf("Waiting for %s.%s to be ready before reverting traffic", t.target.obj.GetName(), t.c.Namespace),
+			"reason", strings.TrimPrefix(r.Message, " not ready: "))
+		t.retry = finalizerPoll
+		return nil
 	}
 	if err := t.revertApex(ctx); err != nil {
 		return err

@@ -33,6 +33,10 @@ type tick struct {
 	value    string
 	configs  map[string]string
 	rev      string // the target's revision
+	// retry, when set, is how soon the tick wants to run again although
+	// the decision asked for no requeue (a deletion waiting for the
+	// target).
+	retry time.Duration
 }
 
 // maxObservations bounds how often one tick may ask for more observations.
@@ -85,6 +89,9 @@ func (t *tick) run(ctx context.Context) (ctrl.Result, error) {
 	}
 	if err := t.apply(ctx, d); err != nil {
 		return ctrl.Result{}, err
+	}
+	if t.retry > 0 {
+		return ctrl.Result{RequeueAfter: t.retry}, nil
 	}
 	return ctrl.Result{RequeueAfter: d.Requeue}, nil
 }

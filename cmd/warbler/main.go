@@ -99,7 +99,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.clusterName, "cluster-name", "", "cluster name shown in alerts")
 	fs.BoolVar(&f.noCrossNamespaceRefs, "no-cross-namespace-refs", false, "forbid metric templates and alert providers in other namespaces")
 	fs.StringVar(&f.kubeconfigServiceMesh, "kubeconfig-service-mesh", "", "kubeconfig of a separate service-mesh API server (not supported by Warbler)")
-	fs.DurationVar(&f.routeAcceptanceTimeout, "route-acceptance-timeout", 30*time.Second, "how long a step waits for a Gateway to accept an HTTPRoute change before going on with a warning")
+	fs.DurationVar(&f.routeAcceptanceTimeout, "route-acceptance-timeout", 30*time.Second, "how long a step waits for a Gateway whose status of an HTTPRoute is for an older generation before going on with a warning (a Gateway with no status for the route is not waited for)")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
 	f.alerts.Bind(fs)
 	if err := fs.Parse(args); err != nil {

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -60,25 +59,7 @@ func (t *tick) finalize(ctx context.Context, d analysis.Decision) error {
 		return err
 	}
 	t.emit(d.Events)
-	replicas := int32(1)
-	if t.primary != nil && t.primary.replicas != nil && *t.primary.replicas > 0 {
-		replicas = *t.primary.replicas
-		if base := baseReplicasOf(t.primary); base > 0 {
-			replicas = base
-		}
-	}
-	if err := scale(ctx, t.r.Client, t.target, replicas); err != nil {
-		return err
-	}
-	if r := readiness(t.target, 100, 0, t.now, ""); !r.Ready && t.now.Sub(t.c.DeletionTimestamp.Time) < finalizerWait {
-		// waiting is no error: say why at info level and look again soon
-		// (a change of the target wakes the canary earlier)
-		t.log.Info(fmt.Sprintf("Waiting for %s.%s to be ready before reverting traffic", t.target.obj.GetName(), t.c.Namespace),
-			"reason", strings.TrimPrefix(r.Message, " not ready: "))
-		t.retry = finalizerPoll
-		return nil
-	}
-	if err := t.revertApex(ctx); err != nil {
+	if waiting, err := t.revertTarget(ctx); waiting || err != nil {
 		return err
 	}
 	if err := t.router.Finalize(ctx, t.c); err != nil {
@@ -92,6 +73,41 @@ func (t *tick) finalize(ctx context.Context, d analysis.Decision) error {
 	t.r.written.Store(client.ObjectKeyFromObject(t.c), t.c.ResourceVersion)
 	t.event(analysis.SeverityInfo, fmt.Sprintf("Terminated canary %s", t.c.Key()))
 	return nil
+}
+
+// revertTarget gives the traffic back to the target: a workload is scaled
+// back to the primary's replicas and, once ready, selected by the apex
+// service again. It reports waiting while the target is not ready yet.
+// Service and Knative targets have nothing to scale; the router's Finalize
+// reverts their routes.
+func (t *tick) revertTarget(ctx context.Context) (bool, error) {
+	ready := analysis.Readiness{Ready: true}
+	if t.obj != nil {
+		_, ready = t.obj.readiness()
+	} else {
+		replicas := int32(1)
+		if t.primary != nil && t.primary.replicas != nil && *t.primary.replicas > 0 {
+			replicas = *t.primary.replicas
+			if base := baseReplicasOf(t.primary); base > 0 {
+				replicas = base
+			}
+		}
+		if err := t.scaleTarget(ctx, replicas); err != nil {
+			return false, err
+		}
+		ready = readiness(t.target, 100, 0, t.now, t.target.obj.GetName()+"."+t.c.Namespace)
+	}
+	if !ready.Ready && t.now.Sub(t.c.DeletionTimestamp.Time) < finalizerWait {
+		// waiting is no error: say why at info level and look again soon
+		// (a change of the target wakes the canary earlier)
+		t.log.Info(fmt.Sprintf("Waiting for %s.%s to be ready before reverting traffic", t.c.Spec.TargetRef.Name, t.c.Namespace), "reason", ready.Message)
+		t.retry = finalizerPoll
+		return true, nil
+	}
+	if t.obj != nil {
+		return false, nil
+	}
+	return false, t.revertApex(ctx)
 }
 
 // revertApex points the apex service back at the target's pods. A service

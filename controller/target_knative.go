@@ -92,7 +92,9 @@ func (k *knativeTarget) created() bool { return k.primary != "" }
 // revision and writes the traffic.
 func (k *knativeTarget) ensure(context.Context) error { return nil }
 
-func (k *knativeTarget) readiness() (analysis.Readiness, analysis.Readiness) { return k.ready[0], k.ready[1] }
+func (k *knativeTarget) readiness() (analysis.Readiness, analysis.Readiness) {
+	return k.ready[0], k.ready[1]
+}
 
 func (k *knativeTarget) matchesPrimary() bool { return k.primary != "" && k.primary == k.latest }
 

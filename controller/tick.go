@@ -31,11 +31,11 @@ type tick struct {
 	primary  *workload
 	// obj is the target when it is a Service or a Knative Service, which
 	// have no -primary workload; target and primary are nil then.
-	obj      objectTarget
-	label    string
-	value    string
-	configs  map[string]string
-	rev      string // the target's revision
+	obj     objectTarget
+	label   string
+	value   string
+	configs map[string]string
+	rev     string // the target's revision
 	// retry, when set, is how soon the tick wants to run again although
 	// the decision asked for no requeue (a deletion waiting for the
 	// target).

@@ -38,6 +38,16 @@ func newScaledObject(ns, name string) *unstructured.Unstructured {
 	return u
 }
 
+// targetScaledObject reads the ScaledObject of spec.autoscalerRef.
+func (t *tick) targetScaledObject(ctx context.Context) (*unstructured.Unstructured, error) {
+	ref := t.c.Spec.AutoscalerRef
+	so := newScaledObject(t.c.Namespace, ref.Name)
+	if err := t.r.Client.Get(ctx, client.ObjectKeyFromObject(so), so); err != nil {
+		return nil, fmt.Errorf("reading ScaledObject %s.%s (spec.autoscalerRef): %w", ref.Name, t.c.Namespace, err)
+	}
+	return so, nil
+}
+
 // ensurePrimaryScaledObject keeps <so>-primary, a copy of the target's
 // ScaledObject that scales the primary, as Flagger builds it: the scale
 // target is <target>-primary, the trigger queries are rewritten for the
@@ -47,16 +57,15 @@ func newScaledObject(ns, name string) *unstructured.Unstructured {
 // fields, every field of the spec is copied. It is created when missing
 // and updated at promotion and while no release runs, as the primary HPA.
 func (t *tick) ensurePrimaryScaledObject(ctx context.Context, promoting bool) error {
-	ref := t.c.Spec.AutoscalerRef
-	src := newScaledObject(t.c.Namespace, ref.Name)
-	if err := t.r.Client.Get(ctx, client.ObjectKeyFromObject(src), src); err != nil {
-		return fmt.Errorf("reading ScaledObject %s.%s (spec.autoscalerRef): %w", ref.Name, t.c.Namespace, err)
+	src, err := t.targetScaledObject(ctx)
+	if err != nil {
+		return err
 	}
 	want, err := t.primaryScaledObjectSpec(src)
 	if err != nil {
 		return err
 	}
-	name := ref.Name + flaggerv1.PrimarySuffix
+	name := t.c.Spec.AutoscalerRef.Name + flaggerv1.PrimarySuffix
 	have := newScaledObject(t.c.Namespace, name)
 	err = t.r.Client.Get(ctx, client.ObjectKeyFromObject(have), have)
 	if apierrors.IsNotFound(err) {
@@ -161,10 +170,9 @@ func scaledObjectAnnotations(in map[string]string) map[string]string {
 // (autoscaling.keda.sh/paused-replicas: "0") or resumes it, writing only a
 // change.
 func (t *tick) pauseScaledObject(ctx context.Context, paused bool) error {
-	ref := t.c.Spec.AutoscalerRef
-	so := newScaledObject(t.c.Namespace, ref.Name)
-	if err := t.r.Client.Get(ctx, client.ObjectKeyFromObject(so), so); err != nil {
-		return fmt.Errorf("reading ScaledObject %s.%s (spec.autoscalerRef): %w", ref.Name, t.c.Namespace, err)
+	so, err := t.targetScaledObject(ctx)
+	if err != nil {
+		return err
 	}
 	v, has := so.GetAnnotations()[kedaPausedReplicas]
 	var patch []byte
@@ -177,7 +185,7 @@ func (t *tick) pauseScaledObject(ctx context.Context, paused bool) error {
 		return nil
 	}
 	if err := t.r.Client.Patch(ctx, so, client.RawPatch("application/merge-patch+json", patch)); err != nil {
-		return fmt.Errorf("setting %s on ScaledObject %s.%s: %w", kedaPausedReplicas, ref.Name, t.c.Namespace, err)
+		return fmt.Errorf("setting %s on ScaledObject %s.%s: %w", kedaPausedReplicas, so.GetName(), t.c.Namespace, err)
 	}
 	return nil
 }
@@ -185,8 +193,8 @@ func (t *tick) pauseScaledObject(ctx context.Context, paused bool) error {
 // scaledObjectMinReplicas is the target ScaledObject's minReplicaCount, 0
 // when unset or unreadable.
 func (t *tick) scaledObjectMinReplicas(ctx context.Context) int32 {
-	so := newScaledObject(t.c.Namespace, t.c.Spec.AutoscalerRef.Name)
-	if err := t.r.Client.Get(ctx, client.ObjectKeyFromObject(so), so); err != nil {
+	so, err := t.targetScaledObject(ctx)
+	if err != nil {
 		return 0
 	}
 	n, _, _ := unstructured.NestedInt64(so.Object, "spec", "minReplicaCount")

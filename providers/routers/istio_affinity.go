@@ -97,16 +97,7 @@ func checkIstioTCP(c *flaggerv1.Canary) error {
 	if !istioTCPService(c) {
 		return nil
 	}
-	var asked []string
-	if len(abMatch(c)) > 0 {
-		asked = append(asked, "analysis.match (A/B testing)")
-	}
-	if a := c.Spec.Analysis; a != nil && a.Mirror {
-		asked = append(asked, "analysis.mirror")
-	}
-	if affinity(c) != nil {
-		asked = append(asked, "analysis.sessionAffinity")
-	}
+	asked := matchMirrorAffinity(c)
 	if len(asked) == 0 {
 		return nil
 	}

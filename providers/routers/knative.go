@@ -186,16 +186,7 @@ func knativeSplit(u *unstructured.Unstructured) (split, bool) {
 // header matches (A/B testing would send every request to the canary), no
 // mirroring and no cookies. Flagger's knative router ignores them.
 func checkKnative(c *flaggerv1.Canary) error {
-	var asked []string
-	if len(abMatch(c)) > 0 {
-		asked = append(asked, "analysis.match (A/B testing)")
-	}
-	if a := c.Spec.Analysis; a != nil && a.Mirror {
-		asked = append(asked, "analysis.mirror")
-	}
-	if affinity(c) != nil {
-		asked = append(asked, "analysis.sessionAffinity")
-	}
+	asked := matchMirrorAffinity(c)
 	if len(asked) == 0 {
 		return nil
 	}

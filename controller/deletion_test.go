@@ -52,7 +52,7 @@ func TestRevertOnDeletionWaitsWithoutErrors(t *testing.T) {
 	for _, l := range logs.Lines() {
 		msg, _ := l["msg"].(string)
 		if l["level"] == "error" {
-			t.Errorf("error-level log line during the deletion: %v", l)
+			t.Errorf("error-level log line during the deletion: %v\nlog:\n%s", l, logs.String())
 		}
 		if strings.HasPrefix(msg, "Waiting for podinfo."+ns+" to be ready before reverting traffic") && l["level"] == "info" && l["canary"] == key {
 			waited = true

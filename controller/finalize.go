@@ -70,7 +70,11 @@ func (t *tick) finalize(ctx context.Context, d analysis.Decision) error {
 	if err := t.r.Client.Patch(ctx, t.c, patch); err != nil {
 		return fmt.Errorf("removing the finalizer of canary %s: %w", t.c.Key(), err)
 	}
-	t.r.written.Store(client.ObjectKeyFromObject(t.c), t.c.ResourceVersion)
+	// The Canary is gone now. The API server answers the patch that
+	// deletes it with the resourceVersion it had before, which the cache
+	// may still hold: forget it, so that a tick queued meanwhile reads the
+	// API server, finds nothing and does not write to a deleted Canary.
+	t.r.written.Delete(client.ObjectKeyFromObject(t.c))
 	t.event(analysis.SeverityInfo, fmt.Sprintf("Terminated canary %s", t.c.Key()))
 	return nil
 }

@@ -99,13 +99,15 @@ func controllerPermissions() []string {
 	p = append(p, expand([]string{"flagger.app/canaries"}, "get", "list", "watch", "update", "patch")...)
 	p = append(p, expand([]string{"flagger.app/canaries/status"}, "get", "update", "patch")...)
 	p = append(p, expand([]string{"flagger.app/canaries/finalizers"}, "update")...)
-	p = append(p, expand([]string{"flagger.app/metrictemplates", "flagger.app/alertproviders", "gateway.networking.k8s.io/gateways"}, "get", "list", "watch")...)
+	p = append(p, expand([]string{"flagger.app/metrictemplates", "flagger.app/alertproviders", "gateway.networking.k8s.io/gateways", "serving.knative.dev/revisions"}, "get", "list", "watch")...)
+	p = append(p, expand([]string{"serving.knative.dev/services"}, "get", "list", "watch", "update", "patch")...)
 	p = append(p, expand([]string{"/events", "events.k8s.io/events"}, "create", "patch")...)
 	p = append(p, expand([]string{
 		"apps/deployments", "apps/daemonsets", "/services", "/configmaps", "/secrets",
 		"autoscaling/horizontalpodautoscalers", "discovery.k8s.io/endpointslices",
 		"gateway.networking.k8s.io/httproutes", "split.smi-spec.io/trafficsplits", "getambassador.io/mappings",
 		"networking.istio.io/virtualservices", "networking.istio.io/destinationrules", "networking.k8s.io/ingresses",
+		"keda.sh/scaledobjects",
 	}, write...)...)
 	slices.Sort(p)
 	return p

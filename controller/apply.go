@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,12 +21,12 @@ import (
 // the next tick replays the same decision from the unchanged status.
 func (t *tick) apply(ctx context.Context, d analysis.Decision) error {
 	if d.ScaleTargetDown {
-		if err := scale(ctx, t.r.Client, t.target, 0); err != nil {
+		if err := t.scaleTarget(ctx, 0); err != nil {
 			return err
 		}
 	}
-	if d.ScaleCanaryUp {
-		if err := scale(ctx, t.r.Client, t.target, t.canaryReplicas(ctx)); err != nil {
+	if d.ScaleCanaryUp && t.obj == nil {
+		if err := t.scaleTarget(ctx, t.canaryReplicas(ctx)); err != nil {
 			return err
 		}
 	}
@@ -43,7 +42,7 @@ func (t *tick) apply(ctx context.Context, d analysis.Decision) error {
 		}
 	}
 	if d.ScaleCanaryDown {
-		if err := scale(ctx, t.r.Client, t.target, 0); err != nil {
+		if err := t.scaleTarget(ctx, 0); err != nil {
 			return err
 		}
 	}
@@ -81,10 +80,8 @@ func (t *tick) canaryReplicas(ctx context.Context) int32 {
 		return *r
 	}
 	if ref := t.c.Spec.AutoscalerRef; ref != nil {
-		var hpa autoscalingv2.HorizontalPodAutoscaler
-		if err := t.r.Client.Get(ctx, client.ObjectKey{Namespace: t.c.Namespace, Name: ref.Name}, &hpa); err == nil &&
-			hpa.Spec.MinReplicas != nil && *hpa.Spec.MinReplicas > 1 {
-			return *hpa.Spec.MinReplicas
+		if n := t.scalerMinReplicas(ctx); n > 1 {
+			return n
 		}
 		return 1
 	}
@@ -106,6 +103,9 @@ func baseReplicasOf(w *workload) int32 {
 // promote refreshes the config copies and copies the target's template into
 // the primary, then its autoscaler.
 func (t *tick) promote(ctx context.Context) error {
+	if t.obj != nil {
+		return t.obj.promote(ctx)
+	}
 	if err := t.r.configs.copyToPrimary(ctx, t.c, &t.target.template.Spec, t.configs, t.r.Scheme); err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func (t *tick) promote(ctx context.Context) error {
 		return fmt.Errorf("promoting %s.%s: %w", p.GetName(), p.GetNamespace(), err)
 	}
 	t.primary = asWorkload(p)
-	return t.ensurePrimaryHPA(ctx, true)
+	return t.ensurePrimaryScaler(ctx, true)
 }
 
 // postRollout calls the post-rollout hooks with the final phase; their

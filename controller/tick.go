@@ -30,10 +30,17 @@ type tick struct {
 	router   routers.Router
 	target   *workload
 	primary  *workload
-	label    string
-	value    string
-	configs  map[string]string
-	rev      string // the target's revision
+	// obj is the target when it is a Service or a Knative Service, which
+	// have no -primary workload; target and primary are nil then.
+	obj     objectTarget
+	label   string
+	value   string
+	configs map[string]string
+	rev     string // the target's revision
+	// retry, when set, is how soon the tick wants to run again although
+	// the decision asked for no requeue (a deletion waiting for the
+	// target).
+	retry time.Duration
 }
 
 // maxObservations bounds how often one tick may ask for more observations.
@@ -59,7 +66,7 @@ func (t *tick) run(ctx context.Context) (ctrl.Result, error) {
 		}
 		return t.hold(ctx, err, t.spec.Interval)
 	}
-	if t.c.DeletionTimestamp != nil && t.primary == nil {
+	if t.c.DeletionTimestamp != nil && !t.hasPrimary() {
 		return ctrl.Result{}, t.release(ctx, errors.New("nothing to revert: the primary was never created"))
 	}
 	// a Canary being deleted only reverts; it creates nothing
@@ -87,6 +94,9 @@ func (t *tick) run(ctx context.Context) (ctrl.Result, error) {
 	if err := t.apply(ctx, d); err != nil {
 		return ctrl.Result{}, err
 	}
+	if t.retry > 0 {
+		return ctrl.Result{RequeueAfter: t.retry}, nil
+	}
 	return ctrl.Result{RequeueAfter: d.Requeue}, nil
 }
 
@@ -104,11 +114,16 @@ func (t *tick) validate() error {
 	for _, n := range spec.Notes {
 		t.log.Info(n)
 	}
-	if _, err := newObject(t.c.Spec.TargetRef.Kind); err != nil {
-		return &analysis.SpecError{Field: "spec.targetRef.kind", Msg: err.Error()}
+	if kind := t.c.Spec.TargetRef.Kind; kind != "Service" {
+		if _, err := newObject(kind); err != nil {
+			return &analysis.SpecError{Field: "spec.targetRef.kind", Msg: err.Error()}
+		}
 	}
-	if ref := t.c.Spec.AutoscalerRef; ref != nil && ref.Kind != "HorizontalPodAutoscaler" {
-		return &analysis.SpecError{Field: "spec.autoscalerRef.kind", Msg: fmt.Sprintf("%q is not supported by Warbler; valid kinds: HorizontalPodAutoscaler", ref.Kind)}
+	if err := checkTarget(t.c, t.provider); err != nil {
+		return err
+	}
+	if ref := t.c.Spec.AutoscalerRef; ref != nil && ref.Kind != hpaKind && ref.Kind != scaledObjectKind {
+		return &analysis.SpecError{Field: "spec.autoscalerRef.kind", Msg: fmt.Sprintf("%q is not supported by Warbler; valid kinds: %s, %s", ref.Kind, hpaKind, scaledObjectKind)}
 	}
 	router, err := routers.New(t.provider, t.routerDeps())
 	if err != nil {
@@ -150,6 +165,11 @@ func (t *tick) routerDeps() routers.Deps {
 var errTargetMissing = errors.New("not found")
 
 func (t *tick) findTarget(ctx context.Context) error {
+	if t.obj = t.newObjectTarget(); t.obj != nil {
+		var err error
+		t.rev, err = t.obj.find(ctx)
+		return err
+	}
 	ref := t.c.Spec.TargetRef
 	var err error
 	if t.target, err = getWorkload(ctx, t.r.Client, ref.Kind, t.c.Namespace, ref.Name); err != nil {
@@ -187,6 +207,12 @@ func (t *tick) selector() routers.Selector {
 // autoscaler, the apex service, and the router's traffic object. Unchanged
 // objects cost no API request.
 func (t *tick) ensure(ctx context.Context) error {
+	if t.obj != nil {
+		if err := t.obj.ensure(ctx); err != nil {
+			return err
+		}
+		return t.router.Reconcile(ctx, t.c)
+	}
 	svcs := &routers.Services{Deps: t.routerDeps()}
 	if err := svcs.ReconcileCanaryAndPrimary(ctx, t.c, t.selector()); err != nil {
 		return err
@@ -196,7 +222,7 @@ func (t *tick) ensure(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := t.ensurePrimaryHPA(ctx, false); err != nil {
+	if err := t.ensurePrimaryScaler(ctx, false); err != nil {
 		return err
 	}
 	apexSelector := map[string]string{t.label: t.value + flaggerv1.PrimarySuffix}
@@ -242,9 +268,14 @@ func (t *tick) observe(ctx context.Context) (analysis.Observations, error) {
 		deadline = time.Duration(*p) * time.Second
 	}
 	key := t.c.Spec.TargetRef.Name + "." + t.c.Namespace
-	obs.PrimaryReady = readiness(t.primary, primaryThreshold, deadline, t.now, t.c.PrimaryName()+"."+t.c.Namespace)
-	obs.CanaryReady = readiness(t.target, canaryThreshold, deadline, t.now, "canary "+strings.ToLower(t.target.kind)+" "+key)
-	obs.TargetMatchesPrimary = t.matchesPrimary()
+	if t.obj != nil {
+		obs.PrimaryReady, obs.CanaryReady = t.obj.readiness()
+		obs.TargetMatchesPrimary = t.obj.matchesPrimary()
+	} else {
+		obs.PrimaryReady = readiness(t.primary, primaryThreshold, deadline, t.now, t.c.PrimaryName()+"."+t.c.Namespace)
+		obs.CanaryReady = readiness(t.target, canaryThreshold, deadline, t.now, "canary "+strings.ToLower(t.target.kind)+" "+key)
+		obs.TargetMatchesPrimary = t.matchesPrimary()
+	}
 	p, c, mirrored, err := t.router.GetRoutes(ctx, t.c)
 	if err != nil {
 		if errors.Is(err, routers.ErrRouteNotReady) {
@@ -295,6 +326,14 @@ func (t *tick) patchStatus(ctx context.Context) error {
 	}
 	t.r.written.Store(client.ObjectKeyFromObject(t.c), t.c.ResourceVersion)
 	return nil
+}
+
+// hasPrimary tells whether the primary exists.
+func (t *tick) hasPrimary() bool {
+	if t.obj != nil {
+		return t.obj.created()
+	}
+	return t.primary != nil
 }
 
 // matchesPrimary tells whether the target's template, rewritten as the

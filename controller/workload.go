@@ -55,7 +55,7 @@ func newObject(kind string) (client.Object, error) {
 	case "DaemonSet":
 		return &appsv1.DaemonSet{}, nil
 	}
-	return nil, fmt.Errorf("spec.targetRef.kind %q is not supported by Warbler; valid kinds: Deployment, DaemonSet", kind)
+	return nil, fmt.Errorf("spec.targetRef.kind %q is not supported by Warbler; valid kinds: Deployment, DaemonSet, Service", kind)
 }
 
 // getWorkload reads a workload of the target's kind from the cache; a

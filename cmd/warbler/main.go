@@ -102,7 +102,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.clusterName, "cluster-name", "", "cluster name shown in alerts")
 	fs.BoolVar(&f.noCrossNamespaceRefs, "no-cross-namespace-refs", false, "forbid metric templates and alert providers in other namespaces")
 	fs.StringVar(&f.kubeconfigServiceMesh, "kubeconfig-service-mesh", "", "kubeconfig of a separate service-mesh API server (not supported by Warbler)")
-	fs.DurationVar(&f.routeAcceptanceTimeout, "route-acceptance-timeout", 30*time.Second, "how long a step waits for a Gateway to accept an HTTPRoute change before going on with a warning")
+	fs.DurationVar(&f.routeAcceptanceTimeout, "route-acceptance-timeout", 30*time.Second, "how long a step waits for a Gateway whose status of an HTTPRoute is for an older generation before going on with a warning (a Gateway with no status for the route is not waited for)")
 	fs.IntVar(&f.historyLimit, "release-history-limit", analysis.DefaultHistoryLimit, "releases kept in each Canary's status.history (1..100)")
 	fs.StringVar(&f.clientConfigMap, "client-config-map", "", "ConfigMap (created by the chart) on which the controller publishes its -mesh-provider and version for kubectl canary; none when empty")
 	fs.StringVar(&f.clientConfigMapNS, "client-config-map-namespace", os.Getenv("POD_NAMESPACE"), "namespace of -client-config-map (default $POD_NAMESPACE)")

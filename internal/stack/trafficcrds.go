@@ -35,6 +35,13 @@ const (
 	// smi-sdk-go v0.1.0 has the first TrafficSplit CRD: v1alpha1, no schema.
 	smiModule    = "github.com/servicemeshinterface/smi-sdk-go@v0.1.0"
 	smiSplitCRDs = "crds/split.yaml"
+	// Knative Serving's CRDs (Service, Revision), the version Flagger
+	// builds against.
+	knativeModule = "knative.dev/serving@v0.49.1"
+	knativeCRDs   = "config/core/300-resources"
+	// KEDA's ScaledObject CRD (v2.21.1 needs a newer Go than this one).
+	kedaModule = "github.com/kedacore/keda/v2@v2.21.0"
+	kedaCRDs   = "config/crd/bases/keda.sh_scaledobjects.yaml"
 )
 
 // The traffic providers whose CRDs InstallTrafficCRDs knows.
@@ -43,14 +50,19 @@ const (
 	Istio      = "istio"
 	Emissary   = "emissary"
 	SMI        = "smi"
+	Knative    = "knative"
+	// KEDA is not a traffic provider: its ScaledObject CRD, for
+	// autoscalerRef.
+	KEDA = "keda"
 )
 
 var trafficInstallers = map[string]func(context.Context, client.Client, string) error{
 	GatewayAPI: installGatewayAPI, Istio: installIstio, Emissary: installEmissary, SMI: installSMI,
+	Knative: installKnative, KEDA: installKEDA,
 }
 
 // InstallTrafficCRDs installs the published CRDs of traffic providers
-// (GatewayAPI, Istio, Emissary, SMI) into the cluster of c, reading them
+// (GatewayAPI, Istio, Emissary, SMI, Knative) and KEDA's ScaledObject into the cluster of c, reading them
 // from Go modules in the module cache (downloaded through the module proxy
 // from a scratch module, so Warbler's go.mod does not depend on them). root
 // is the repository root.
@@ -251,4 +263,34 @@ func installSMI(ctx context.Context, c client.Client, _ string) error {
 		}
 		return installDocs(ctx, c, docs)
 	}
+}
+
+// installKnative installs Knative Serving's Service and Revision CRDs.
+func installKnative(ctx context.Context, c client.Client, _ string) error {
+	dir, err := moduleDir(ctx, knativeModule)
+	if err != nil {
+		return err
+	}
+	var docs []map[string]any
+	for _, f := range []string{"service.yaml", "revision.yaml"} {
+		d, err := crdDocs(filepath.Join(dir, knativeCRDs, f))
+		if err != nil || len(d) != 1 {
+			return fmt.Errorf("the CRD in %s %s: %d found, %v", knativeModule, f, len(d), err)
+		}
+		docs = append(docs, d...)
+	}
+	return installDocs(ctx, c, docs)
+}
+
+// installKEDA installs KEDA's ScaledObject CRD.
+func installKEDA(ctx context.Context, c client.Client, _ string) error {
+	dir, err := moduleDir(ctx, kedaModule)
+	if err != nil {
+		return err
+	}
+	docs, err := crdDocs(filepath.Join(dir, kedaCRDs), "scaledobjects.keda.sh")
+	if err != nil || len(docs) != 1 {
+		return fmt.Errorf("the ScaledObject CRD in %s: %d found, %v", kedaModule, len(docs), err)
+	}
+	return installDocs(ctx, c, docs)
 }

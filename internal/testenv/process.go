@@ -28,6 +28,8 @@ const (
 	Istio      = stack.Istio
 	Emissary   = stack.Emissary
 	SMI        = stack.SMI
+	Knative    = stack.Knative
+	KEDA       = stack.KEDA
 )
 
 // StartProcess runs bin with args, logging to a file in the test's temp dir,

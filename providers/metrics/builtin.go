@@ -48,11 +48,14 @@ type builtinQueries struct {
 const (
 	// Application-exported metrics (podinfo, the Prometheus Go client's
 	// conventions) relabelled by pod, as Flagger's bundled Prometheus does.
-	appSelector      = `kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"`
-	istioSelector    = `reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}"`
-	linkerdSelector  = `namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"`
-	nginxSelector    = `namespace="{{ namespace }}",ingress="{{ ingress }}",canary!=""`
-	contourSelector  = `envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+"`
+	appSelector     = `kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"`
+	istioSelector   = `reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}"`
+	linkerdSelector = `namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"`
+	nginxSelector   = `namespace="{{ namespace }}",ingress="{{ ingress }}",canary!=""`
+	contourSelector = `envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+"`
+	// Knative's Envoy-based ingress names a cluster after the revision;
+	// {{ route }} is the canary revision of a Knative target.
+	knativeSelector  = `envoy_cluster_name=~"{{ namespace }}/{{ route }}"`
 	notServerFailure = `!~"5.*"`
 )
 
@@ -81,6 +84,10 @@ var (
 		successRate: successRate("envoy_cluster_upstream_rq", contourSelector, `envoy_response_code`+notServerFailure),
 		duration:    p99("envoy_cluster_upstream_rq_time_bucket", contourSelector),
 	}
+	knativeQueries = builtinQueries{
+		successRate: successRate("envoy_cluster_upstream_rq", knativeSelector, `envoy_response_code`+notServerFailure),
+		duration:    p99("envoy_cluster_upstream_rq_time_bucket", knativeSelector),
+	}
 )
 
 func sumRate(metric, selector string) string {
@@ -106,6 +113,7 @@ var builtinProviders = map[string]builtinQueries{
 	"linkerd":             linkerdQueries,
 	"nginx":               nginxQueries,
 	"contour":             contourQueries,
+	"knative":             knativeQueries,
 }
 
 // queriesFor finds the builtin queries of a provider. Any provider whose

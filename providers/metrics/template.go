@@ -49,6 +49,12 @@ func NewModel(c *flaggerv1.Canary, metric flaggerv1.CanaryMetric) Model {
 	if c.Spec.RouteRef != nil {
 		m.Route = c.Spec.RouteRef.Name
 	}
+	if ref := c.Spec.TargetRef; ref.Kind == "Service" && ref.APIVersion == "serving.knative.dev/v1" {
+		// Flagger's {{ route }} of a Knative target is its latest created
+		// revision, the canary; the controller records its name as the
+		// revision under analysis
+		m.Route = c.Status.LastAppliedSpec
+	}
 	return m
 }
 

@@ -51,7 +51,8 @@ func (r *IstioRouter) SetRoutes(ctx context.Context, c *flaggerv1.Canary, primar
 	return r.write(ctx, c, &split{primary: primaryWeight, canary: canaryWeight, mirrored: mirrored})
 }
 
-// GetRoutes reads the first http route that names both destinations.
+// GetRoutes reads the first http (or tcp) route that names both
+// destinations, past the sticky routes.
 func (r *IstioRouter) GetRoutes(ctx context.Context, c *flaggerv1.Canary) (int, int, bool, error) {
 	u := newUnstructured(virtualServiceGVK, c.Namespace, c.ApexServiceName())
 	if err := fetch(ctx, r.Deps, u); err != nil {
@@ -59,7 +60,7 @@ func (r *IstioRouter) GetRoutes(ctx context.Context, c *flaggerv1.Canary) (int, 
 	}
 	s, ok := vsSplit(c, u)
 	if !ok {
-		return 0, 0, false, fmt.Errorf("VirtualService %s.%s has no http route to %s and %s: Reconcile writes it", u.GetName(), u.GetNamespace(), primaryService(c), canaryService(c))
+		return 0, 0, false, fmt.Errorf("VirtualService %s.%s has no route to %s and %s: Reconcile writes it", u.GetName(), u.GetNamespace(), primaryService(c), canaryService(c))
 	}
 	return s.primary, s.canary, s.mirrored, nil
 }
@@ -81,6 +82,9 @@ func (r *IstioRouter) Finalize(ctx context.Context, c *flaggerv1.Canary) error {
 }
 
 func (r *IstioRouter) write(ctx context.Context, c *flaggerv1.Canary, want *split) error {
+	if err := checkIstioTCP(c); err != nil {
+		return err
+	}
 	u := newUnstructured(virtualServiceGVK, c.Namespace, c.ApexServiceName())
 	return upsert(ctx, r.Deps, c, u, func() error {
 		s := split{primary: 100}
@@ -108,12 +112,20 @@ func (r *IstioRouter) destinationRule(ctx context.Context, c *flaggerv1.Canary, 
 	return upsert(ctx, r.Deps, c, u, func() error { return setSpec(u, spec) })
 }
 
-// vsSplit reads the weights of the first http route with both
-// destinations, and whether it mirrors to the canary.
+// vsSplit reads the weights of the first http route (tcp route for a TCP
+// service) with both destinations, skipping the sticky routes, and whether
+// it mirrors to the canary.
 func vsSplit(c *flaggerv1.Canary, u *unstructured.Unstructured) (split, bool) {
-	routes, _, _ := unstructured.NestedSlice(u.Object, "spec", "http")
+	kind := "http"
+	if istioTCPService(c) {
+		kind = "tcp"
+	}
+	routes, _, _ := unstructured.NestedSlice(u.Object, "spec", kind)
 	for _, h := range routes {
 		m, _ := h.(map[string]any)
+		if name, _ := m["name"].(string); name == istioStickyRoute || name == istioStickyRoutePrimary {
+			continue
+		}
 		s, found := split{}, 0
 		dests, _, _ := unstructured.NestedSlice(m, "route")
 		for _, d := range dests {

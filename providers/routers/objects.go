@@ -159,3 +159,20 @@ func checkWeights(c *flaggerv1.Canary, primary, canary int) error {
 	}
 	return nil
 }
+
+// matchMirrorAffinity names the analysis settings of c that need HTTP
+// routing (A/B matches, mirroring, cookies), for routers that split by
+// weight only to refuse them.
+func matchMirrorAffinity(c *flaggerv1.Canary) []string {
+	var asked []string
+	if len(abMatch(c)) > 0 {
+		asked = append(asked, "analysis.match (A/B testing)")
+	}
+	if a := c.Spec.Analysis; a != nil && a.Mirror {
+		asked = append(asked, "analysis.mirror")
+	}
+	if affinity(c) != nil {
+		asked = append(asked, "analysis.sessionAffinity")
+	}
+	return asked
+}

@@ -52,11 +52,12 @@ var constructors = map[string]func(Deps) Router{
 	Emissary:           NewEmissaryV3alpha1,
 	EmissaryV2:         NewEmissaryV2,
 	EmissaryV3alpha1:   NewEmissaryV3alpha1,
+	Knative:            NewKnative,
 }
 
 // flaggerOnly are Flagger providers Warbler accepts in manifests but does not
 // route; choosing one is reported as such rather than as a typo.
-var flaggerOnly = []string{"apisix", "appmesh", "appmesh:v1beta2", "contour", "gloo", "knative", "kuma", "skipper", "traefik"}
+var flaggerOnly = []string{"apisix", "appmesh", "appmesh:v1beta2", "contour", "gloo", "kuma", "skipper", "traefik"}
 
 // Supported lists the providers Warbler routes, sorted.
 func Supported() []string {

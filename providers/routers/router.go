@@ -59,10 +59,11 @@ type Deps struct {
 	// IngressClass, when set, is written to generated ingress objects.
 	IngressClass string
 	// AcceptanceTimeout bounds how long GetRoutes of the gatewayapi router
-	// reports ErrRouteNotReady while a parent Gateway has not reported on
-	// the latest change of an HTTPRoute; past it the router logs a warning
-	// and goes on, for implementations that never write route status.
-	// Zero means 30s.
+	// reports ErrRouteNotReady while a parent Gateway's status of an
+	// HTTPRoute is for an older generation than Warbler's last change;
+	// past it the router logs a warning and goes on, for implementations
+	// that stop updating route status. A parent with no status at all is
+	// not waited for. Zero means 30s.
 	AcceptanceTimeout time.Duration
 	// Now is the routers' clock; nil means time.Now.
 	Now func() time.Time

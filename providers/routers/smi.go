@@ -77,7 +77,7 @@ func (r *SMIRouter) Finalize(ctx context.Context, c *flaggerv1.Canary) error {
 
 func (r *SMIRouter) write(ctx context.Context, c *flaggerv1.Canary, want *split) error {
 	if len(abMatch(c)) > 0 {
-		return fmt.Errorf("canary %s: analysis.match (A/B testing) is not supported by provider smi:%s; use gatewayapi:v1, istio, nginx or emissary", c.Key(), r.version)
+		return fmt.Errorf("canary %s: analysis.match (A/B testing) is not supported by the SMI TrafficSplit router (smi:%s, as in Flagger): a TrafficSplit only weighs backends; use gatewayapi:v1 (Linkerd 2.12+ reads HTTPRoutes), istio, nginx or emissary", c.Key(), r.version)
 	}
 	u := r.object(c)
 	return upsert(ctx, r.Deps, c, u, func() error {

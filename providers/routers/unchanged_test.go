@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/internal/testenv"
@@ -17,6 +18,7 @@ func TestUnchangedCallsWriteNothing(t *testing.T) {
 	env.TrafficCRDs(t, testenv.SMI)
 	env.TrafficCRDs(t, testenv.Emissary)
 	env.TrafficCRDs(t, testenv.Istio)
+	env.TrafficCRDs(t, testenv.Knative)
 	cases := []struct {
 		provider string
 		edit     func(*flaggerv1.Canary)
@@ -35,6 +37,17 @@ func TestUnchangedCallsWriteNothing(t *testing.T) {
 		{provider: Istio, edit: func(c *flaggerv1.Canary) {
 			c.Spec.Service.Match = []flaggerv1.HTTPMatchRequest{{Headers: map[string]flaggerv1.StringMatch{"b": {Exact: "1"}, "a": {Suffix: "x"}}}}
 		}, objects: []schema.GroupVersionKind{virtualServiceGVK, destinationRuleGVK}, names: []string{"podinfo", "podinfo-canary"}},
+		{provider: Istio, edit: func(c *flaggerv1.Canary) {
+			c.Spec.Analysis.SessionAffinity = &flaggerv1.SessionAffinity{CookieName: "c", PrimaryCookieName: "p"}
+		}, objects: []schema.GroupVersionKind{virtualServiceGVK}, names: []string{"podinfo"}},
+		{provider: Istio, edit: func(c *flaggerv1.Canary) {
+			c.Spec.Service.AppProtocol = ptr.To("tcp")
+			c.Spec.Service.Match = []flaggerv1.HTTPMatchRequest{{Port: 9898}}
+		}, objects: []schema.GroupVersionKind{virtualServiceGVK}, names: []string{"podinfo"}},
+		{provider: Knative, edit: func(c *flaggerv1.Canary) {
+			c.Spec.TargetRef = flaggerv1.LocalObjectReference{APIVersion: "serving.knative.dev/v1", Kind: "Service", Name: "podinfo"}
+		}, setup: func(t *testing.T, d Deps, ns string) { createKnativeService(t, d, ns, nil, "podinfo-00001") },
+			objects: []schema.GroupVersionKind{KnativeServiceGVK}, names: []string{"podinfo"}},
 		{provider: NGINX, edit: func(c *flaggerv1.Canary) {
 			c.Spec.IngressRef = &flaggerv1.IngressReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "podinfo"}
 		}, setup: func(t *testing.T, d Deps, ns string) { sourceIngress(t, d, ns) },

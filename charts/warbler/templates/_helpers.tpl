@@ -165,4 +165,16 @@ serve the ClusterRole and, with `namespace` set, the Role.
 - apiGroups: ["networking.k8s.io"]
   resources: ["ingresses"]
   verbs: ["get", "list", "watch", "create", "update", "patch"]
+# Knative Service targets: the knative router writes their traffic and
+# the primary-revision annotation; revisions tell readiness.
+- apiGroups: ["serving.knative.dev"]
+  resources: ["services"]
+  verbs: ["get", "list", "watch", "update", "patch"]
+- apiGroups: ["serving.knative.dev"]
+  resources: ["revisions"]
+  verbs: ["get", "list", "watch"]
+# KEDA: "<so>-primary", and pausing the target's ScaledObject.
+- apiGroups: ["keda.sh"]
+  resources: ["scaledobjects"]
+  verbs: ["get", "list", "watch", "create", "update", "patch"]
 {{- end }}

@@ -28,6 +28,11 @@ const (
 	Istio      = stack.Istio
 	Emissary   = stack.Emissary
 	SMI        = stack.SMI
+	Contour    = stack.Contour
+	Gloo       = stack.Gloo
+	Traefik    = stack.Traefik
+	Kuma       = stack.Kuma
+	APISIX     = stack.APISIX
 )
 
 // StartProcess runs bin with args, logging to a file in the test's temp dir,

@@ -106,7 +106,10 @@ func controllerPermissions() []string {
 		"autoscaling/horizontalpodautoscalers", "discovery.k8s.io/endpointslices",
 		"gateway.networking.k8s.io/httproutes", "split.smi-spec.io/trafficsplits", "getambassador.io/mappings",
 		"networking.istio.io/virtualservices", "networking.istio.io/destinationrules", "networking.k8s.io/ingresses",
+		"projectcontour.io/httpproxies", "gateway.solo.io/routetables", "gloo.solo.io/upstreams", "traefik.io/traefikservices",
+		"kuma.io/trafficroutes", "kuma.io/meshhttproutes", "apisix.apache.org/apisixroutes",
 	}, write...)...)
+	p = append(p, "kuma.io/trafficroutes delete")
 	slices.Sort(p)
 	return p
 }

@@ -55,10 +55,7 @@ func (r *APISIXRouter) GetRoutes(ctx context.Context, c *flaggerv1.Canary) (int,
 		return 0, 0, false, err
 	}
 	s, ok, err := apisixSplit(c, u)
-	if err != nil || !ok {
-		return 0, 0, false, fmt.Errorf("ApisixRoute %s.%s has no backends %s and %s: Reconcile writes them (%v)", u.GetName(), u.GetNamespace(), primaryService(c), canaryService(c), err)
-	}
-	return s.primary, s.canary, false, nil
+	return weightsRead(describe(r.Deps, u), s, ok, err, "HTTP route with backends "+primaryService(c)+" and "+canaryService(c))
 }
 
 // Finalize has nothing to restore: the user's ApisixRoute was never

@@ -51,10 +51,7 @@ func (r *ContourRouter) GetRoutes(ctx context.Context, c *flaggerv1.Canary) (int
 		return 0, 0, false, err
 	}
 	s, ok, err := proxySplit(c, u)
-	if err != nil || !ok {
-		return 0, 0, false, fmt.Errorf("HTTPProxy %s.%s has no route to %s and %s: Reconcile writes it (%v)", u.GetName(), u.GetNamespace(), primaryService(c), canaryService(c), err)
-	}
-	return s.primary, s.canary, false, nil
+	return weightsRead(describe(r.Deps, u), s, ok, err, "route to "+primaryService(c)+" and "+canaryService(c))
 }
 
 // Finalize restores an HTTPProxy that existed before Warbler.

@@ -64,11 +64,7 @@ func (r *GlooRouter) GetRoutes(ctx context.Context, c *flaggerv1.Canary) (int, i
 		return 0, 0, false, err
 	}
 	s, ok, err := routeTableSplit(c, u)
-	if err != nil || !ok {
-		return 0, 0, false, fmt.Errorf("RouteTable %s.%s has no route to upstreams %s and %s: Reconcile writes it (%v)",
-			u.GetName(), u.GetNamespace(), glooUpstream(c, primaryService(c)), glooUpstream(c, canaryService(c)), err)
-	}
-	return s.primary, s.canary, false, nil
+	return weightsRead(describe(r.Deps, u), s, ok, err, "route to upstreams "+glooUpstream(c, primaryService(c))+" and "+glooUpstream(c, canaryService(c)))
 }
 
 // Finalize restores a RouteTable that existed before Warbler; the

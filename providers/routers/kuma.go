@@ -67,11 +67,7 @@ func (r *KumaRouter) GetRoutes(ctx context.Context, c *flaggerv1.Canary) (int, i
 		return 0, 0, false, err
 	}
 	s, ok, err := r.split(c, u)
-	if err != nil || !ok {
-		return 0, 0, false, fmt.Errorf("%s has no split between %s and %s: Reconcile writes it (%v)",
-			describe(r.Deps, u), kumaService(c, primaryService(c)), kumaService(c, canaryService(c)), err)
-	}
-	return s.primary, s.canary, false, nil
+	return weightsRead(describe(r.Deps, u), s, ok, err, "split between "+kumaService(c, primaryService(c))+" and "+kumaService(c, canaryService(c)))
 }
 
 // Finalize restores a route that existed before Warbler. The

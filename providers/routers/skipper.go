@@ -61,11 +61,7 @@ func (r *SkipperRouter) GetRoutes(ctx context.Context, c *flaggerv1.Canary) (int
 		return 0, 0, false, err
 	}
 	s, ok, err := skipperSplit(c, ing)
-	if err != nil || !ok {
-		return 0, 0, false, fmt.Errorf("annotation %s of Ingress %s.%s has no weights for %s and %s: Reconcile writes them (%v)",
-			skipperWeights, ing.Name, ing.Namespace, primaryService(c), canaryService(c), err)
-	}
-	return s.primary, s.canary, false, nil
+	return weightsRead(describe(r.Deps, ing), s, ok, err, skipperWeights+" for "+primaryService(c)+" and "+canaryService(c))
 }
 
 // Finalize has nothing to restore: the user's Ingress was never changed,

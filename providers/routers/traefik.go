@@ -2,7 +2,6 @@ package routers
 
 import (
 	"context"
-	"fmt"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -50,10 +49,7 @@ func (r *TraefikRouter) GetRoutes(ctx context.Context, c *flaggerv1.Canary) (int
 		return 0, 0, false, err
 	}
 	s, ok, err := traefikSplit(c, u)
-	if err != nil || !ok {
-		return 0, 0, false, fmt.Errorf("TraefikService %s.%s has no weighted service %s: Reconcile writes it (%v)", u.GetName(), u.GetNamespace(), primaryService(c), err)
-	}
-	return s.primary, s.canary, false, nil
+	return weightsRead(describe(r.Deps, u), s, ok, err, "weighted service "+primaryService(c))
 }
 
 // Finalize restores a TraefikService that existed before Warbler.

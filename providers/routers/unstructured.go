@@ -137,3 +137,15 @@ func field(m map[string]any, path ...string) string {
 	s, _, _ := unstructured.NestedString(m, path...)
 	return s
 }
+
+// weightsRead turns what GetRoutes read from a traffic object into its
+// results; a parse error or a missing split names the object.
+func weightsRead(object string, s split, ok bool, err error, missing string) (int, int, bool, error) {
+	switch {
+	case err != nil:
+		return 0, 0, false, fmt.Errorf("%s: %w", object, err)
+	case !ok:
+		return 0, 0, false, fmt.Errorf("%s has no %s: Reconcile writes it", object, missing)
+	}
+	return s.primary, s.canary, false, nil
+}

@@ -486,3 +486,24 @@ func TestSeed000HTTPRouteKeepsHandAddedRule(t *testing.T) {
 		return nil
 	})
 }
+
+// App Mesh is refused with its retirement and the alternatives in the
+// event and the status message; nothing is created for the canary.
+func TestAppMeshIsRefusedAsRetired(t *testing.T) {
+	ns := env.Namespace(t)
+	startController(t, nil, ns)
+	create(t, deployment(ns, "podinfo", imageV1, 1),
+		canary(ns, "podinfo", "appmesh", &flaggerv1.CanaryAnalysis{Interval: "1s", Threshold: 1, StepWeight: 10}))
+	waitEvent(t, ns, "podinfo", `provider "appmesh": AWS discontinued App Mesh on 30 September 2026`)
+	c := getCanary(t, ns, "podinfo")
+	for _, want := range []string{"spec.provider", "use gatewayapi:v1", "or istio", "valid providers: "} {
+		if !strings.Contains(c.Status.Message, want) {
+			t.Errorf("status message %q does not say %q", c.Status.Message, want)
+		}
+	}
+	var primary metav1.PartialObjectMetadata
+	primary.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"})
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "podinfo-primary"}, &primary); !apierrors.IsNotFound(err) {
+		t.Errorf("a primary was created for an App Mesh canary: %v", err)
+	}
+}

@@ -100,11 +100,9 @@ func meshHTTPMatchOf(path kumaValueMatch, m flaggerv1.HTTPMatchRequest) meshHTTP
 	}
 	for _, name := range slices.Sorted(maps.Keys(m.QueryParams)) {
 		match := kumaValueMatch{Type: "Exact", Name: name}
-		if exact, v := matchValue(m.QueryParams[name]); !exact {
+		exact, v := matchValue(m.QueryParams[name])
+		if match.Value = v; !exact {
 			match.Type = "RegularExpression"
-			match.Value = v
-		} else {
-			match.Value = v
 		}
 		out.QueryParams = append(out.QueryParams, match)
 	}

@@ -108,7 +108,10 @@ func controllerPermissions() []string {
 		"gateway.networking.k8s.io/httproutes", "split.smi-spec.io/trafficsplits", "getambassador.io/mappings",
 		"networking.istio.io/virtualservices", "networking.istio.io/destinationrules", "networking.k8s.io/ingresses",
 		"keda.sh/scaledobjects",
+		"projectcontour.io/httpproxies", "gateway.solo.io/routetables", "gloo.solo.io/upstreams", "traefik.io/traefikservices",
+		"kuma.io/trafficroutes", "kuma.io/meshhttproutes", "apisix.apache.org/apisixroutes",
 	}, write...)...)
+	p = append(p, "kuma.io/trafficroutes delete")
 	slices.Sort(p)
 	return p
 }

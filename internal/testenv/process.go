@@ -30,6 +30,11 @@ const (
 	SMI        = stack.SMI
 	Knative    = stack.Knative
 	KEDA       = stack.KEDA
+	Contour    = stack.Contour
+	Gloo       = stack.Gloo
+	Traefik    = stack.Traefik
+	Kuma       = stack.Kuma
+	APISIX     = stack.APISIX
 )
 
 // StartProcess runs bin with args, logging to a file in the test's temp dir,

@@ -13,7 +13,7 @@ const (
 	// in percent (0–100).
 	RequestSuccessRate = "request-success-rate"
 	// RequestDuration is the 99th percentile of the canary's response
-	// time, in milliseconds (the mean for nginx).
+	// time, in milliseconds (the mean for nginx and skipper).
 	RequestDuration = "request-duration"
 )
 
@@ -56,7 +56,15 @@ const (
 	// Knative's Envoy-based ingress names a cluster after the revision;
 	// {{ route }} is the canary revision of a Knative target.
 	knativeSelector  = `envoy_cluster_name=~"{{ namespace }}/{{ route }}"`
+	glooSelector    = `envoy_cluster_name=~"{{ namespace }}-{{ target }}-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+"`
+	kumaSelector    = `envoy_cluster_name=~"{{ target }}-canary_{{ namespace }}_svc_[0-9a-zA-Z-]+"`
+	traefikSelector = `service=~"{{ namespace }}-{{ target }}-canary-[0-9a-zA-Z-]+@kubernetescrd"`
+	// skipper names a route after the canary Ingress and its backend, with
+	// dashes turned into underscores.
+	skipperSelector  = `route=~"kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_canary(_[0-9]+)?"`
+	apisixSelector   = `route=~"{{ namespace }}_{{ route }}-{{ target }}-canary_.+"`
 	notServerFailure = `!~"5.*"`
+	allResponses     = `le="+Inf"`
 )
 
 var (
@@ -80,15 +88,39 @@ var (
 			sumRate("nginx_ingress_controller_response_duration_seconds_sum", nginxSelector),
 			sumRate("nginx_ingress_controller_response_duration_seconds_count", nginxSelector)),
 	}
-	contourQueries = builtinQueries{
-		successRate: successRate("envoy_cluster_upstream_rq", contourSelector, `envoy_response_code`+notServerFailure),
-		duration:    p99("envoy_cluster_upstream_rq_time_bucket", contourSelector),
+	contourQueries = envoyQueries(contourSelector)
+	glooQueries    = envoyQueries(glooSelector)
+	kumaQueries    = envoyQueries(kumaSelector)
+	// Traefik and skipper count responses in the +Inf bucket of their
+	// duration histograms.
+	traefikQueries = builtinQueries{
+		successRate: successRate("traefik_service_request_duration_seconds_bucket", traefikSelector+","+allResponses, `code!~"5.."`),
+		duration:    p99("traefik_service_request_duration_seconds_bucket", traefikSelector) + " * 1000",
+	}
+	skipperQueries = builtinQueries{
+		successRate: successRate("skipper_response_duration_seconds_bucket", skipperSelector+","+allResponses, `code!~"5.."`),
+		duration: fmt.Sprintf("%s / %s * 1000",
+			sumRate("skipper_serve_route_duration_seconds_sum", skipperSelector),
+			sumRate("skipper_serve_route_duration_seconds_count", skipperSelector)),
+	}
+	apisixQueries = builtinQueries{
+		successRate: successRate("apisix_http_status", apisixSelector, `code!~"5.."`),
+		duration:    p99("apisix_http_latency_bucket", `type=~"request",`+apisixSelector),
 	}
 	knativeQueries = builtinQueries{
 		successRate: successRate("envoy_cluster_upstream_rq", knativeSelector, `envoy_response_code`+notServerFailure),
 		duration:    p99("envoy_cluster_upstream_rq_time_bucket", knativeSelector),
 	}
 )
+
+// envoyQueries are the queries of the Envoy-based providers, on the
+// clusters a selector picks.
+func envoyQueries(selector string) builtinQueries {
+	return builtinQueries{
+		successRate: successRate("envoy_cluster_upstream_rq", selector, `envoy_response_code`+notServerFailure),
+		duration:    p99("envoy_cluster_upstream_rq_time_bucket", selector),
+	}
+}
 
 func sumRate(metric, selector string) string {
 	return fmt.Sprintf("sum(rate(%s{%s}[{{ interval }}]))", metric, selector)
@@ -114,6 +146,12 @@ var builtinProviders = map[string]builtinQueries{
 	"nginx":               nginxQueries,
 	"contour":             contourQueries,
 	"knative":             knativeQueries,
+	"gloo":                glooQueries,
+	"kuma":                kumaQueries,
+	"kuma:meshhttproute":  kumaQueries,
+	"traefik":             traefikQueries,
+	"skipper":             skipperQueries,
+	"apisix":              apisixQueries,
 }
 
 // queriesFor finds the builtin queries of a provider. Any provider whose

@@ -59,6 +59,12 @@ func TestBuiltinQueryFamilies(t *testing.T) {
 		{"nginx", "nginx_ingress_controller_requests"},
 		{"contour", "envoy_cluster_upstream_rq"},
 		{"knative", "envoy_cluster_upstream_rq"},
+		{"gloo", "envoy_cluster_upstream_rq"},
+		{"kuma", "envoy_cluster_upstream_rq"},
+		{"kuma:meshhttproute", "envoy_cluster_upstream_rq"},
+		{"traefik", "traefik_service_request_duration_seconds_bucket"},
+		{"skipper", "skipper_response_duration_seconds_bucket"},
+		{"apisix", "apisix_http_status"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.provider, func(t *testing.T) {
@@ -79,7 +85,7 @@ func TestBuiltinQueryErrors(t *testing.T) {
 		wantMsg                []string
 	}{
 		{"ambassador has no builtin queries", "ambassador", RequestSuccessRate,
-			[]string{`provider "ambassador" has no builtin request-success-rate query`, "contour, gatewayapi:v1, gatewayapi:v1beta1, istio, knative, kubernetes, kubernetes:replicas, linkerd, nginx", "templateRef"}},
+			[]string{`provider "ambassador" has no builtin request-success-rate query`, "apisix, contour, gatewayapi:v1, gatewayapi:v1beta1, gloo, istio, knative, kubernetes, kubernetes:replicas, kuma, kuma:meshhttproute, linkerd, nginx, skipper, traefik", "templateRef"}},
 		{"emissary has no builtin queries", "emissary", RequestDuration, []string{`provider "emissary"`}},
 		{"an SMI version does not name the mesh", "smi:v1alpha3", RequestSuccessRate, []string{`provider "smi:v1alpha3"`, "-mesh-provider=linkerd"}},
 		{"gatewayapi needs its version", "gatewayapi", RequestDuration, []string{`provider "gatewayapi"`}},

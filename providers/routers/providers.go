@@ -30,6 +30,21 @@ const (
 	Emissary           = "emissary"
 	EmissaryV2         = "emissary:v2"
 	EmissaryV3alpha1   = "emissary:v3alpha1"
+	// Contour writes an HTTPProxy projectcontour.io/v1.
+	Contour = "contour"
+	// Gloo writes a Gloo Edge RouteTable gateway.solo.io/v1 and two
+	// Upstreams gloo.solo.io/v1.
+	Gloo = "gloo"
+	// Traefik writes a TraefikService traefik.io/v1alpha1.
+	Traefik = "traefik"
+	// Skipper writes a canary Ingress with skipper's backend-weights.
+	Skipper = "skipper"
+	// Kuma writes a TrafficRoute kuma.io/v1alpha1, as Flagger does;
+	// KumaMeshHTTPRoute writes Kuma's newer MeshHTTPRoute instead.
+	Kuma              = "kuma"
+	KumaMeshHTTPRoute = "kuma:meshhttproute"
+	// APISIX writes a canary ApisixRoute apisix.apache.org/v2.
+	APISIX = "apisix"
 )
 
 // constructors maps each provider Warbler routes to its Router.
@@ -53,11 +68,26 @@ var constructors = map[string]func(Deps) Router{
 	EmissaryV2:         NewEmissaryV2,
 	EmissaryV3alpha1:   NewEmissaryV3alpha1,
 	Knative:            NewKnative,
+	Contour:            NewContour,
+	Gloo:               NewGloo,
+	Traefik:            NewTraefik,
+	Skipper:            NewSkipper,
+	Kuma:               NewKumaTrafficRoute,
+	KumaMeshHTTPRoute:  NewKumaMeshHTTPRoute,
+	APISIX:             NewAPISIX,
 }
 
-// flaggerOnly are Flagger providers Warbler accepts in manifests but does not
-// route; choosing one is reported as such rather than as a typo.
-var flaggerOnly = []string{"apisix", "appmesh", "appmesh:v1beta2", "contour", "gloo", "kuma", "skipper", "traefik"}
+// retired are Flagger providers whose mesh is gone, with what to use
+// instead. AWS discontinued App Mesh on 30 September 2026 (and took no new
+// customers from 24 September 2024), so Warbler leaves its router out.
+var retired = map[string]string{
+	"appmesh":         appMeshAlternative,
+	"appmesh:v1beta2": appMeshAlternative,
+}
+
+const appMeshAlternative = "AWS discontinued App Mesh on 30 September 2026, so Warbler has no router for it; " +
+	"use gatewayapi:v1 (the replacement AWS recommends for EKS, Amazon VPC Lattice, is driven by HTTPRoutes through the AWS Gateway API Controller) " +
+	"or istio (a sidecar mesh like App Mesh, with weights, A/B testing and mirroring)"
 
 // Supported lists the providers Warbler routes, sorted.
 func Supported() []string {
@@ -80,8 +110,8 @@ func New(provider string, d Deps) (Router, error) {
 	switch {
 	case provider == "":
 		return nil, fmt.Errorf("no traffic provider: set spec.provider or the -mesh-provider flag to one of %s", valid)
-	case slices.Contains(flaggerOnly, provider):
-		return nil, fmt.Errorf("provider %q is a Flagger provider that Warbler does not route; valid providers: %s", provider, valid)
+	case retired[provider] != "":
+		return nil, fmt.Errorf("provider %q: %s; valid providers: %s", provider, retired[provider], valid)
 	default:
 		return nil, fmt.Errorf("unknown provider %q; valid providers: %s", provider, valid)
 	}

@@ -1,8 +1,9 @@
 // Package routers moves traffic between a canary's primary and canary
 // workloads: the ClusterIP services every provider needs, and one Router per
 // mesh or gateway (Kubernetes services, Gateway API HTTPRoute, SMI
-// TrafficSplit, Emissary Mapping, Istio VirtualService, NGINX canary
-// Ingress).
+// TrafficSplit, Emissary Mapping, Istio VirtualService, NGINX and skipper
+// canary Ingresses, Contour HTTPProxy, Gloo RouteTable, TraefikService, Kuma
+// TrafficRoute and MeshHTTPRoute, APISIX canary ApisixRoute).
 //
 // Routers read through the controller's cache and write only the objects
 // they own. They never read metrics or call webhooks.

@@ -1,6 +1,7 @@
 package routers
 
 import (
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -18,7 +19,7 @@ func TestUnchangedCallsWriteNothing(t *testing.T) {
 	env.TrafficCRDs(t, testenv.SMI)
 	env.TrafficCRDs(t, testenv.Emissary)
 	env.TrafficCRDs(t, testenv.Istio)
-	env.TrafficCRDs(t, testenv.Knative)
+	env.TrafficCRDs(t, testenv.Knative, testenv.Contour, testenv.Gloo, testenv.Traefik, testenv.Kuma, testenv.APISIX)
 	cases := []struct {
 		provider string
 		edit     func(*flaggerv1.Canary)
@@ -52,6 +53,26 @@ func TestUnchangedCallsWriteNothing(t *testing.T) {
 			c.Spec.IngressRef = &flaggerv1.IngressReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "podinfo"}
 		}, setup: func(t *testing.T, d Deps, ns string) { sourceIngress(t, d, ns) },
 			objects: []schema.GroupVersionKind{{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"}}, names: []string{"podinfo-canary"}},
+		{provider: Contour, edit: func(c *flaggerv1.Canary) {
+			c.Spec.Service.Timeout, c.Spec.Service.Retries = "10s", &flaggerv1.HTTPRetry{Attempts: 2}
+		}, objects: []schema.GroupVersionKind{httpProxyGVK}, names: []string{"podinfo"}},
+		{provider: Gloo, setup: func(t *testing.T, d Deps, ns string) { glooServices(t, d, ns) },
+			objects: []schema.GroupVersionKind{routeTableGVK, upstreamGVK}, names: []string{"podinfo", "<ns>-podinfo-canaryupstream-9898"}},
+		{provider: Traefik, objects: []schema.GroupVersionKind{traefikServiceGVK}, names: []string{"podinfo"}},
+		{provider: Skipper, edit: func(c *flaggerv1.Canary) {
+			c.Spec.IngressRef = &flaggerv1.IngressReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "podinfo"}
+		}, setup: func(t *testing.T, d Deps, ns string) { sourceIngress(t, d, ns) },
+			objects: []schema.GroupVersionKind{{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"}}, names: []string{"podinfo-canary"}},
+		{provider: Kuma, edit: func(c *flaggerv1.Canary) { c.Spec.Service.Name = c.Namespace },
+			objects: []schema.GroupVersionKind{trafficRouteGVK}, names: []string{"<ns>"}},
+		{provider: KumaMeshHTTPRoute, edit: func(c *flaggerv1.Canary) {
+			c.Spec.Analysis = &flaggerv1.CanaryAnalysis{Interval: "1m", Threshold: 5, Iterations: 5, Match: []flaggerv1.HTTPMatchRequest{
+				{Headers: map[string]flaggerv1.StringMatch{"x-canary": {Exact: "1"}}}}}
+		}, objects: []schema.GroupVersionKind{meshHTTPRouteGVK}, names: []string{"podinfo"}},
+		{provider: APISIX, edit: func(c *flaggerv1.Canary) {
+			c.Spec.RouteRef = &flaggerv1.RouteReference{APIVersion: "apisix.apache.org/v2", Kind: "ApisixRoute", Name: "podinfo"}
+		}, setup: func(t *testing.T, d Deps, ns string) { userApisixRoute(t, d, ns) },
+			objects: []schema.GroupVersionKind{apisixRouteGVK}, names: []string{"podinfo-podinfo-canary"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.provider, func(t *testing.T) {
@@ -89,7 +110,13 @@ func versions(t *testing.T, d Deps, ns string, gvks []schema.GroupVersionKind, n
 	t.Helper()
 	var out [2]string
 	for i, gvk := range gvks {
-		out[i] = getUnstructured(t, d, gvk, ns, names[i]).GetResourceVersion()
+		// "<ns>" stands for the namespace's name; TrafficRoutes are
+		// cluster-scoped and named so that the tests do not meet.
+		name, objNS := strings.ReplaceAll(names[i], "<ns>", ns), ns
+		if gvk == trafficRouteGVK {
+			objNS = ""
+		}
+		out[i] = getUnstructured(t, d, gvk, objNS, name).GetResourceVersion()
 	}
 	return out
 }

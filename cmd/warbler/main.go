@@ -217,7 +217,7 @@ func run(ctx context.Context, f *flags, log *slog.Logger) error {
 			IngressAnnotationsPrefix: f.ingressAnnotationsPrefix, IngressClass: f.ingressClas,
 			Workers: f.threadiness, Version: version, Log: log, RouteAcceptanceTimeout: f.routeAcceptanceTimeout,
 		},
-		Metrics: &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(),
+		Metrics: &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Kube: mgr.GetClient(),
 			MetricsServer: f.metricsServer, MeshProvider: f.meshProvider},
 	}
 	notifier := alerts.New(mgr.GetClient(), mgr.GetAPIReader(), f.alerts, f.clusterName, log)

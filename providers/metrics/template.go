@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/template"
 	"text/template/parse"
+	"time"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 )
@@ -191,7 +192,9 @@ type canaryQuerier interface {
 // Evaluate renders a MetricTemplate query with m and runs it on p. It
 // returns the rendered query, which is what the check records, and its
 // value. Providers that read per-canary data (loadtest) get the canary from
-// m, so the template's query can be a bare field name such as p99. Errors
+// m, so the template's query can be a bare field name such as p99;
+// providers whose query covers a time range (datadog, cloudwatch,
+// newrelic, dynatrace, splunk) get the metric's interval. Errors
 // are Render's and p's, with their classes (ErrInvalidQuery, ErrNoValues).
 func Evaluate(ctx context.Context, p Provider, name, query string, m Model) (string, float64, error) {
 	q, err := Render(name, query, m)
@@ -199,9 +202,15 @@ func Evaluate(ctx context.Context, p Provider, name, query string, m Model) (str
 		return "", 0, err
 	}
 	var v float64
-	if cq, ok := p.(canaryQuerier); ok {
-		v, err = cq.queryCanary(ctx, m.Namespace, m.Name, q)
-	} else {
+	switch p := p.(type) {
+	case canaryQuerier:
+		v, err = p.queryCanary(ctx, m.Namespace, m.Name, q)
+	case windowQuerier:
+		var d time.Duration
+		if d, err = parseInterval(m.Interval); err == nil {
+			v, err = p.queryWindow(ctx, q, d)
+		}
+	default:
 		v, err = p.Query(ctx, q)
 	}
 	return q, v, err

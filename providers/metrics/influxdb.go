@@ -116,10 +116,10 @@ func (i *influxDB) Query(ctx context.Context, q string) (float64, error) {
 	return tables[0].value(what)
 }
 
-// fluxTable is one table of an annotated CSV answer: its group key and the
-// _value of its first record.
+// fluxTable is one table of an annotated CSV answer: its id, its group
+// key and the _value of its first record.
 type fluxTable struct {
-	key      string
+	id, key  string
 	datatype string
 	first    string
 }
@@ -143,6 +143,36 @@ func (t fluxTable) value(what string) (float64, error) {
 	return v, nil
 }
 
+// fluxBlock is the schema of the records that follow it: the #datatype
+// and #group annotations and the header.
+type fluxBlock struct {
+	datatypes, group, header []string
+}
+
+func (b fluxBlock) col(rec []string, name string) string {
+	if i := slices.Index(b.header, name); i >= 0 && i < len(rec) {
+		return rec[i]
+	}
+	return ""
+}
+
+// groupKey names a table by its group key columns, as
+// "status=200,target=podinfo".
+func (b fluxBlock) groupKey(rec []string) string {
+	var kv []string
+	for i, g := range b.group {
+		if g != "true" || i >= len(b.header) || i >= len(rec) {
+			continue
+		}
+		switch b.header[i] {
+		case "result", "table", "_start", "_stop":
+			continue
+		}
+		kv = append(kv, b.header[i]+"="+rec[i])
+	}
+	return "{" + strings.Join(kv, ",") + "}"
+}
+
 // readFluxCSV reads an annotated CSV answer: blocks of #datatype, #group
 // and #default rows, a header row and records, whose "result" and "table"
 // columns say which table a record belongs to. An error table (a header
@@ -150,11 +180,8 @@ func (t fluxTable) value(what string) (float64, error) {
 func readFluxCSV(body []byte) ([]fluxTable, error) {
 	rd := csv.NewReader(bytes.NewReader(body))
 	rd.FieldsPerRecord = -1
-	var (
-		tables    []fluxTable
-		datatypes []string
-		header    []string
-	)
+	var tables []fluxTable
+	var b fluxBlock
 	for {
 		rec, err := rd.Read()
 		if errors.Is(err, io.EOF) {
@@ -165,39 +192,33 @@ func readFluxCSV(body []byte) ([]fluxTable, error) {
 		}
 		switch {
 		case strings.HasPrefix(rec[0], "#datatype"):
-			datatypes, header = rec, nil
+			b = fluxBlock{datatypes: rec}
+			continue
+		case strings.HasPrefix(rec[0], "#group"):
+			b.group = rec
 			continue
 		case strings.HasPrefix(rec[0], "#"):
 			continue
-		case header == nil:
-			header = rec
+		case b.header == nil:
+			b.header = rec
 			continue
 		}
-		col := func(name string) string {
-			if i := slices.Index(header, name); i >= 0 && i < len(rec) {
-				return rec[i]
-			}
-			return ""
+		if slices.Contains(b.header, "error") {
+			return nil, fmt.Errorf("%w: %s", ErrInvalidQuery, b.col(rec, "error"))
 		}
-		if slices.Contains(header, "error") {
-			return nil, fmt.Errorf("%w: %s", ErrInvalidQuery, col("error"))
-		}
-		vi := slices.Index(header, "_value")
+		vi := slices.Index(b.header, "_value")
 		if vi < 0 {
-			return nil, fmt.Errorf("%w: the result has no _value column (columns: %s)", ErrInvalidQuery, strings.Join(header[1:], ", "))
+			return nil, fmt.Errorf("%w: the result has no _value column (columns: %s)", ErrInvalidQuery, strings.Join(b.header[1:], ", "))
 		}
-		key := col("result") + "/" + col("table")
-		if m := col("_measurement"); m != "" {
-			key += " " + m + "." + col("_field")
-		}
-		if len(tables) > 0 && tables[len(tables)-1].key == key {
+		id := b.col(rec, "result") + "/" + b.col(rec, "table")
+		if len(tables) > 0 && tables[len(tables)-1].id == id {
 			continue // a later record of the same table
 		}
 		dt := ""
-		if vi < len(datatypes) {
-			dt = datatypes[vi]
+		if vi < len(b.datatypes) {
+			dt = b.datatypes[vi]
 		}
-		tables = append(tables, fluxTable{key: key, datatype: dt, first: col("_value")})
+		tables = append(tables, fluxTable{id: id, key: b.groupKey(rec), datatype: dt, first: b.col(rec, "_value")})
 	}
 }
 

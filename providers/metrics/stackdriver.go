@@ -120,8 +120,8 @@ type mqlResponse struct {
 		LabelValues []map[string]any `json:"labelValues"`
 		PointData   []struct {
 			Values []struct {
-				DoubleValue *float64 `json:"doubleValue"`
-				Int64Value  *string  `json:"int64Value"`
+				DoubleValue *protoDouble `json:"doubleValue"`
+				Int64Value  *string      `json:"int64Value"`
 			} `json:"values"`
 		} `json:"pointData"`
 	} `json:"timeSeriesData"`
@@ -158,7 +158,13 @@ func (s *stackdriver) queryMQL(ctx context.Context, q string) (float64, error) {
 	default:
 		names := make([]string, len(res.TimeSeriesData))
 		for i, ts := range res.TimeSeriesData {
-			names[i] = fmt.Sprint(ts.LabelValues)
+			var labels []string
+			for _, lv := range ts.LabelValues {
+				for _, v := range lv {
+					labels = append(labels, fmt.Sprint(v))
+				}
+			}
+			names[i] = "{" + strings.Join(labels, ",") + "}"
 		}
 		return 0, manySeries(what, len(names), names)
 	}
@@ -168,8 +174,8 @@ func (s *stackdriver) queryMQL(ctx context.Context, q string) (float64, error) {
 	}
 	v := ts.PointData[0].Values[0]
 	switch {
-	case v.DoubleValue != nil && !math.IsNaN(*v.DoubleValue):
-		return *v.DoubleValue, nil
+	case v.DoubleValue != nil && !math.IsNaN(float64(*v.DoubleValue)):
+		return float64(*v.DoubleValue), nil
 	case v.Int64Value != nil:
 		f, err := strconv.ParseFloat(*v.Int64Value, 64)
 		if err != nil {
@@ -181,6 +187,23 @@ func (s *stackdriver) queryMQL(ctx context.Context, q string) (float64, error) {
 	default:
 		return 0, fmt.Errorf("%w: %s: the first value is neither a double nor an int64 (a distribution, bool or string?)", ErrInvalidQuery, what)
 	}
+}
+
+// protoDouble is a double in proto3 JSON: a number, or the strings "NaN",
+// "Infinity" and "-Infinity".
+type protoDouble float64
+
+func (d *protoDouble) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		f, err := strconv.ParseFloat(s, 64)
+		*d = protoDouble(f)
+		return err
+	}
+	var f float64
+	err := json.Unmarshal(b, &f)
+	*d = protoDouble(f)
+	return err
 }
 
 // promResponse is the Prometheus HTTP API's query answer.

@@ -162,7 +162,7 @@ func (c *cloudWatch) classify(err error) error {
 		switch code := api.ErrorCode(); {
 		case status == http.StatusTooManyRequests || code == "Throttling" || code == "ThrottlingException":
 			return &ThrottledError{What: what, Msg: api.ErrorMessage()}
-		case status == http.StatusBadRequest && api.ErrorFault() == smithy.FaultClient && code != "AccessDenied" && code != "AccessDeniedException":
+		case status == http.StatusBadRequest && code != "AccessDenied" && code != "AccessDeniedException":
 			return fmt.Errorf("%w: %s: %s: %s", ErrInvalidQuery, what, code, api.ErrorMessage())
 		default:
 			return fmt.Errorf("%s: %d %s: %s", what, status, code, api.ErrorMessage())

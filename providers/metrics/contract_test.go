@@ -41,6 +41,8 @@ type vendorAPI struct {
 	// check returns the vendor's error answer to a request that breaks the
 	// documented contract, or nil.
 	check func(r *http.Request, body []byte) *answer
+	// text renders a request or answer body for the log; nil keeps it.
+	text func(body []byte) string
 
 	mu   sync.Mutex
 	next answer
@@ -60,7 +62,7 @@ func (v *vendorAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(body) > 0 {
-		fmt.Fprintf(&v.log, "> %s\n", body)
+		fmt.Fprintf(&v.log, "> %s\n", v.render([]byte(body)))
 	}
 	a := v.next
 	if bad := v.check(r, body); bad != nil {
@@ -77,13 +79,20 @@ func (v *vendorAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(&v.log, "< %s: %s\n", k, a.header.Get(k))
 	}
 	if a.body != "" {
-		fmt.Fprintf(&v.log, "< %s\n", a.body)
+		fmt.Fprintf(&v.log, "< %s\n", v.render([]byte(a.body)))
 	}
 	if strings.HasPrefix(a.body, "{") || strings.HasPrefix(a.body, "[") {
 		w.Header().Set("Content-Type", "application/json")
 	}
 	w.WriteHeader(a.status)
 	_, _ = io.WriteString(w, a.body)
+}
+
+func (v *vendorAPI) render(body []byte) string {
+	if v.text == nil {
+		return string(body)
+	}
+	return v.text(body)
 }
 
 // contractCase is one exchange and what the provider must make of it.

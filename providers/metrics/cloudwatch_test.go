@@ -62,7 +62,7 @@ func cborAnswer(status int, v cbor.Map) answer {
 func cloudWatchResult(id string, values ...float64) cbor.Value {
 	ts, vs := cbor.List{}, cbor.List{}
 	for i, v := range values {
-		ts = append(ts, &cbor.Tag{ID: 1, Value: cbor.Float64(float64(contractNow.Add(-time.Duration(i)*time.Minute).Unix()))})
+		ts = append(ts, &cbor.Tag{ID: 1, Value: cbor.Float64(float64(contractNow.Add(-time.Duration(i) * time.Minute).Unix()))})
 		vs = append(vs, cbor.Float64(v))
 	}
 	return cbor.Map{"Id": cbor.String(id), "Label": cbor.String(id), "StatusCode": cbor.String("Complete"), "Timestamps": ts, "Values": vs}

@@ -237,3 +237,5 @@ func (i *influxDB) IsOnline(ctx context.Context) (bool, error) {
 }
 
 func (i *influxDB) closeIdle() { i.ep.closeIdle() }
+
+func (i *influxDB) multiline() {}

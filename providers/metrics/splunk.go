@@ -2,10 +2,12 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/signalfx/signalflow-client-go/v2/signalflow"
@@ -66,25 +68,35 @@ func (s *splunk) queryWindow(ctx context.Context, q string, interval time.Durati
 	what := "splunk " + s.stream
 	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
 	defer cancel()
+	// the client reconnects in the background; its last error says why a
+	// computation never started
+	var lastErr atomic.Value
 	c, err := signalflow.NewClient(signalflow.StreamURL(s.stream), signalflow.AccessToken(s.token),
-		signalflow.UserAgent("warbler"), signalflow.ReadTimeout(DefaultTimeout), signalflow.WriteTimeout(DefaultTimeout))
+		signalflow.UserAgent("warbler"), signalflow.ReadTimeout(DefaultTimeout), signalflow.WriteTimeout(DefaultTimeout),
+		signalflow.OnError(func(err error) { lastErr.Store(err) }))
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", what, err)
 	}
 	defer c.Close()
+	failed := func(step string, err error) error {
+		if last, ok := lastErr.Load().(error); ok {
+			return fmt.Errorf("%s: %s: %w (last error: %v)", what, step, err, last)
+		}
+		return fmt.Errorf("%s: %s: %w", what, step, err)
+	}
 	now := s.now()
 	comp, err := c.Execute(ctx, &signalflow.ExecuteRequest{
 		Program: q, Start: now.Add(-flaggerWindows * interval), Stop: now, Immediate: true,
 	})
 	if err != nil {
-		return 0, fmt.Errorf("%s: executing the program: %w", what, err)
+		return 0, failed("executing the program", err)
 	}
 	var last *messages.DataPayload
 	tsids := map[string]bool{}
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("%s: no end of the computation within %v: %w", what, DefaultTimeout, ctx.Err())
+			return 0, failed(fmt.Sprintf("no end of the computation within %v", DefaultTimeout), ctx.Err())
 		case m, ok := <-comp.Data():
 			if !ok {
 				done = true
@@ -100,7 +112,11 @@ func (s *splunk) queryWindow(ctx context.Context, q string, interval time.Durati
 		}
 	}
 	if err := comp.Err(); err != nil {
-		return 0, fmt.Errorf("%w: %s: %v", ErrInvalidQuery, what, err)
+		var ce *signalflow.ComputationError
+		if errors.As(err, &ce) && ce.Code/100 == 4 && ce.Code != http.StatusUnauthorized && ce.Code != http.StatusForbidden {
+			return 0, fmt.Errorf("%w: %s: SignalFlow rejected the program: %v", ErrInvalidQuery, what, err)
+		}
+		return 0, fmt.Errorf("%s: the computation failed: %w", what, err)
 	}
 	switch {
 	case last == nil:
@@ -138,3 +154,5 @@ func (s *splunk) IsOnline(ctx context.Context) (bool, error) {
 }
 
 func (s *splunk) closeIdle() { s.ep.closeIdle() }
+
+func (s *splunk) multiline() {}

@@ -87,6 +87,13 @@ func (m Model) funcs() template.FuncMap {
 // ErrInvalidQuery: a syntax error, an unknown function, or a
 // {{ variables.x }} that the metric's templateVariables do not set.
 func Render(name, query string, m Model) (string, error) {
+	q, err := render(name, query, m)
+	return collapseSpace(q), err
+}
+
+// render is Render without collapsing whitespace, for the providers whose
+// languages are line-oriented (see multiline).
+func render(name, query string, m Model) (string, error) {
 	t, err := template.New(name).Funcs(m.funcs()).Option("missingkey=error").Parse(query)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInvalidQuery, err)
@@ -102,8 +109,14 @@ func Render(name, query string, m Model) (string, error) {
 		}
 		return "", fmt.Errorf("%w: %v%s", ErrInvalidQuery, err, hint)
 	}
-	return collapseSpace(b.String()), nil
+	return strings.TrimSpace(b.String()), nil
 }
+
+// multiline is a Provider whose query language is line-oriented: a
+// SignalFlow program is a list of statements, one per line, and Flux has
+// line comments. Their queries keep their line breaks (Flagger does not
+// collapse them either).
+type multiline interface{ multiline() }
 
 // checkVariables reports every {{ variables.x }} of t that vars lacks, so
 // that the error names the variables rather than quoting text/template's
@@ -197,7 +210,11 @@ type canaryQuerier interface {
 // newrelic, dynatrace, splunk) get the metric's interval. Errors
 // are Render's and p's, with their classes (ErrInvalidQuery, ErrNoValues).
 func Evaluate(ctx context.Context, p Provider, name, query string, m Model) (string, float64, error) {
-	q, err := Render(name, query, m)
+	renderer := Render
+	if _, ok := p.(multiline); ok {
+		renderer = render
+	}
+	q, err := renderer(name, query, m)
 	if err != nil {
 		return "", 0, err
 	}

@@ -21,8 +21,11 @@ import (
 // smithy-protocol: rpc-v2-cbor), signed with SigV4 for the "monitoring"
 // service. The shapes are the SDK's (GetMetricDataInput, MetricDataQuery,
 // GetMetricDataOutput); errors carry their type in "__type".
-func cloudWatchAPI() *vendorAPI {
-	sigv4 := regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=AKIDWARBLER/\d{8}/eu-west-1/monitoring/aws4_request, SignedHeaders=\S+, Signature=[0-9a-f]{64}$`)
+func cloudWatchAPI() *vendorAPI { return cloudWatchAPIIn("eu-west-1") }
+
+// cloudWatchAPIIn is cloudWatchAPI for a region.
+func cloudWatchAPIIn(region string) *vendorAPI {
+	sigv4 := regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=AKIDWARBLER/\d{8}/` + region + `/monitoring/aws4_request, SignedHeaders=\S+, Signature=[0-9a-f]{64}$`)
 	return &vendorAPI{
 		headers: []string{"Smithy-Protocol", "Content-Type", "Accept", "X-Amz-Security-Token"},
 		text:    cborText,

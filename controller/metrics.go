@@ -228,7 +228,8 @@ func (p *PrometheusChecks) CheckProviders(ctx context.Context, c *flaggerv1.Cana
 		}
 		prov, err := p.templateProvider(ctx, t)
 		if err != nil {
-			return fmt.Errorf("metric template %s.%s provider %s error: %v", t.Name, t.Namespace, t.Spec.Provider.Type, err)
+			// the error names the template, its provider and what is wrong
+			return err
 		}
 		if _, err := prov.IsOnline(ctx); err != nil {
 			return fmt.Errorf("%s in metric template %s.%s not available: %v", t.Spec.Provider.Type, t.Name, t.Namespace, err)

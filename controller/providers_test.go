@@ -250,7 +250,7 @@ func TestProviderSecretAndAddressErrors(t *testing.T) {
 	create(t, deployment(ns, "dd", imageV1, 1), canary(ns, "dd", "kubernetes:replicas", analysisOf(templateMetric("dd-errors", nil, ptr.To(5.0)))),
 		deployment(ns, "gone", imageV1, 1), canary(ns, "gone", "kubernetes:replicas", analysisOf(gone)))
 	missing := `secret "datadog" has no key "datadog_application_key"`
-	waitEvent(t, ns, "dd", "Error checking metric providers: metric template dd-errors."+ns+" provider datadog error")
+	waitEvent(t, ns, "dd", "Error checking metric providers: invalid query: metric template dd-errors."+ns+": datadog provider: "+missing)
 	waitEvent(t, ns, "dd", missing)
 	waitEvent(t, ns, "gone", "Error checking metric providers: graphite in metric template gone-errors."+ns+" not available")
 	for _, name := range []string{"dd", "gone"} {

@@ -126,7 +126,7 @@ func TestVendorProvidersPromoteAndRollBack(t *testing.T) {
 
 	create(t,
 		template(ns, "graphite-errors", flaggerv1.MetricTemplateProvider{Type: "graphite", Address: graphite.URL},
-			`target=app.{{ target }}.{{ namespace }}.errors&from=-{{ interval }}`),
+			`target=app.{{ target }}.{{ namespace }}.errors&from=-2min`),
 		template(ns, "influx-latency", flaggerv1.MetricTemplateProvider{Type: "influxdb", Address: influx.URL},
 			`from(bucket: "metrics/autogen")
 			  |> range(start: -{{ interval }})

@@ -92,6 +92,10 @@ func TestGraphiteAgainstRealGraphite(t *testing.T) {
 		eventually(t, p, "target=noSuchFunction(app.podinfo.prod.latency)", serverModel,
 			errorClass("invalid query", "400 Bad Request", "unknown function"))
 	})
+	t.Run("a Go duration as offset is refused by Graphite", func(t *testing.T) {
+		// Graphite's units are s, min, h, d…; "1m" is none
+		eventually(t, p, "target=app.podinfo.prod.latency&from=-1m", serverModel, errorClass("invalid query", "400 Bad Request"))
+	})
 	t.Run("a stopped Graphite is a provider error", func(t *testing.T) {
 		g.Stop()
 		eventually(t, p, "target=app.podinfo.prod.latency&from=-5min", serverModel, errorClass("provider error", "connection refused"))

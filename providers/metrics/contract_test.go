@@ -47,14 +47,12 @@ type vendorAPI struct {
 	mu   sync.Mutex
 	next answer
 	log  strings.Builder
-	seen int
 }
 
 func (v *vendorAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.seen++
 	fmt.Fprintf(&v.log, "> %s %s\n", r.Method, r.URL.RequestURI())
 	for _, h := range v.headers {
 		for _, val := range r.Header.Values(h) {

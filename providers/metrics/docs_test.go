@@ -130,7 +130,7 @@ func docBackends(t *testing.T) map[string]func() docBackend {
 			return docBackend{deps: Deps{Kube: fake.NewClientBuilder().WithObjects(m).Build()}, value: 0.31}
 		},
 		TypeSplunk: func() docBackend {
-			s := &signalFlowAPI{t: t, script: []sfMessage{{values: []sfValue{{1, 99.9}}},
+			s := &signalFlowAPI{script: []sfMessage{{values: []sfValue{{1, 99.9}}},
 				{json: `{"type":"control-message","channel":"$CH","event":"END_OF_CHANNEL"}`}}}
 			return docBackend{address: serve(s), secret: map[string][]byte{"sf_token_key": []byte("sf-token")}, value: 99.9}
 		},

@@ -27,7 +27,6 @@ import (
 // and binary data messages (a 20-byte header with the channel, a 12-byte
 // timestamp and count, then 17 bytes per value: type, TSID, value).
 type signalFlowAPI struct {
-	t *testing.T
 	// script is what the computation of the next execute sends.
 	mu     sync.Mutex
 	script []sfMessage
@@ -141,7 +140,7 @@ func sortedJSON(v map[string]any) string {
 }
 
 func TestSplunkContract(t *testing.T) {
-	api := &signalFlowAPI{t: t}
+	api := &signalFlowAPI{}
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	const q = `total = data('traces.count', filter=filter('sf_service', '{{ target }}')).sum().publish(enable=False)

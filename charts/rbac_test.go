@@ -107,6 +107,9 @@ func controllerPermissions() []string {
 		"gateway.networking.k8s.io/httproutes", "split.smi-spec.io/trafficsplits", "getambassador.io/mappings",
 		"networking.istio.io/virtualservices", "networking.istio.io/destinationrules", "networking.k8s.io/ingresses",
 	}, write...)...)
+	// the keptn metric provider
+	p = append(p, "metrics.keptn.sh/keptnmetrics get")
+	p = append(p, expand([]string{"metrics.keptn.sh/analyses"}, "create", "delete", "get")...)
 	slices.Sort(p)
 	return p
 }

@@ -112,6 +112,9 @@ func controllerPermissions() []string {
 		"kuma.io/trafficroutes", "kuma.io/meshhttproutes", "apisix.apache.org/apisixroutes",
 	}, write...)...)
 	p = append(p, "kuma.io/trafficroutes delete")
+	// the keptn metric provider
+	p = append(p, "metrics.keptn.sh/keptnmetrics get")
+	p = append(p, expand([]string{"metrics.keptn.sh/analyses"}, "create", "delete", "get")...)
 	slices.Sort(p)
 	return p
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,40 +26,82 @@ type PrometheusChecks struct {
 	Secrets client.Reader
 	// MetricsServer is -metrics-server; MeshProvider is -mesh-provider.
 	MetricsServer, MeshProvider string
+	// Kube is the client the keptn provider reads KeptnMetrics and runs
+	// Analyses with (the manager's client: it reads unstructured objects
+	// from the API server). Without it, keptn templates fail.
+	Kube client.Client
 
+	once      sync.Once
 	providers metrics.Cache
 }
 
-var _ MetricRunner = (*PrometheusChecks)(nil)
+var (
+	_ MetricRunner    = (*PrometheusChecks)(nil)
+	_ ProviderChecker = (*PrometheusChecks)(nil)
+)
 
-// retryBackoff is the pause before each extra attempt of a failed query.
-const retryBackoff = 500 * time.Millisecond
+// ProviderChecker is a MetricRunner that can check that the providers of a
+// canary's metrics answer.
+type ProviderChecker interface {
+	CheckProviders(ctx context.Context, c *flaggerv1.Canary) error
+}
+
+// checkProviders runs the providers' online checks while the canary
+// initializes, as Flagger does. The outcome is an event ("all the metrics
+// providers are available!", or "Error checking metric providers: …");
+// it never holds the canary. Flagger sends the event for canaries without
+// metrics too; Warbler checks only when there is something to check.
+func (t *tick) checkProviders(ctx context.Context) {
+	a := t.c.Spec.Analysis
+	phase := t.c.Status.Phase
+	checker, ok := t.r.Metrics.(ProviderChecker)
+	if !ok || a == nil || len(a.Metrics) == 0 || t.c.Spec.SkipAnalysis || t.c.DeletionTimestamp != nil ||
+		(phase != "" && phase != flaggerv1.CanaryPhaseInitializing) {
+		return
+	}
+	if err := checker.CheckProviders(ctx, t.c); err != nil {
+		t.event(analysis.SeverityError, "Error checking metric providers: "+err.Error())
+		return
+	}
+	t.event(analysis.SeverityInfo, "all the metrics providers are available!")
+}
+
+// retryBackoff is the pause before each extra attempt of a failed query;
+// maxThrottleWait caps the wait a throttled provider asks for.
+const (
+	retryBackoff    = 500 * time.Millisecond
+	maxThrottleWait = 10 * time.Second
+)
 
 // Run queries one metric of a canary, retrying provider errors as many
-// times as the metric allows (errorRetries, default 2).
+// times as the metric allows (errorRetries, default 2). A provider that
+// answers 429 is retried after its Retry-After, up to maxThrottleWait.
 func (p *PrometheusChecks) Run(ctx context.Context, c *flaggerv1.Canary, m flaggerv1.CanaryMetric, provider string) analysis.MetricResult {
 	retries := 2
 	if m.ErrorRetries != nil {
 		retries = *m.ErrorRetries
 	}
 	var r analysis.MetricResult
+	var throttled time.Duration
 	for attempt := 0; attempt <= retries; attempt++ {
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
 				return r
-			case <-time.After(time.Duration(attempt) * retryBackoff):
+			case <-time.After(max(time.Duration(attempt)*retryBackoff, min(throttled, maxThrottleWait))):
 			}
 		}
-		r = p.runOnce(ctx, c, m)
+		var err error
+		r, err = p.runOnce(ctx, c, m)
 		if r.Outcome != analysis.QueryProviderError {
 			break
 		}
+		throttled, _ = metrics.RetryAfter(err)
 	}
 	return r
 }
 
-func (p *PrometheusChecks) runOnce(ctx context.Context, c *flaggerv1.Canary, m flaggerv1.CanaryMetric) analysis.MetricResult {
+func (p *PrometheusChecks) runOnce(ctx context.Context, c *flaggerv1.Canary, m flaggerv1.CanaryMetric) (analysis.MetricResult, error) {
 	model := metrics.NewModel(c, m)
 	r := analysis.MetricResult{Name: m.Name}
 	var prov metrics.Provider
@@ -90,7 +133,7 @@ func (p *PrometheusChecks) runOnce(ctx context.Context, c *flaggerv1.Canary, m f
 	if r.Query == "" {
 		r.Query = query
 	}
-	return classify(r, err)
+	return classify(r, err), err
 }
 
 func classify(r analysis.MetricResult, err error) analysis.MetricResult {
@@ -149,9 +192,48 @@ func (p *PrometheusChecks) templateProvider(ctx context.Context, t *flaggerv1.Me
 		}
 		data = s.Data
 	}
+	p.once.Do(func() { p.providers.Deps = metrics.Deps{Kube: p.Kube} })
 	prov, err := p.providers.Get(t.Spec.Provider, data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: metric template %s.%s: %v", metrics.ErrInvalidQuery, t.Name, t.Namespace, err)
 	}
 	return prov, nil
+}
+
+// CheckProviders runs the online check of every provider the canary's
+// metrics use: the metrics server of builtin checks and each template's
+// provider. Flagger does this while a canary initializes; the first
+// failure is returned, with Flagger's wording.
+func (p *PrometheusChecks) CheckProviders(ctx context.Context, c *flaggerv1.Canary) error {
+	if c.Spec.Analysis == nil {
+		return nil
+	}
+	for _, m := range c.Spec.Analysis.Metrics {
+		if _, builtin := metrics.BuiltinUnit(m.Name); builtin {
+			prov, err := p.server(c)
+			if err == nil {
+				_, err = prov.IsOnline(ctx)
+			}
+			if err != nil {
+				return fmt.Errorf("prometheus not available: %v", err)
+			}
+			continue
+		}
+		if m.TemplateRef == nil {
+			continue
+		}
+		t, err := p.template(ctx, c, m.TemplateRef)
+		if err != nil {
+			return fmt.Errorf("metric template %s error: %v", m.TemplateRef.Name, err)
+		}
+		prov, err := p.templateProvider(ctx, t)
+		if err != nil {
+			// the error names the template, its provider and what is wrong
+			return err
+		}
+		if _, err := prov.IsOnline(ctx); err != nil {
+			return fmt.Errorf("%s in metric template %s.%s not available: %v", t.Spec.Provider.Type, t.Name, t.Namespace, err)
+		}
+	}
+	return nil
 }

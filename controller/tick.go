@@ -75,6 +75,7 @@ func (t *tick) run(ctx context.Context) (ctrl.Result, error) {
 			return t.hold(ctx, err, t.spec.Interval)
 		}
 	}
+	t.checkProviders(ctx)
 	obs, err := t.observe(ctx)
 	if err != nil {
 		return t.hold(ctx, err, t.spec.Interval)

@@ -8,7 +8,8 @@
 # mirror. Binaries are built once into $WARBLER_CACHE/bin and reused.
 #
 #   hack/stack.sh build          build every missing binary (control plane,
-#                                kwok, podinfo) and install Prometheus
+#                                kwok, podinfo, influxd) and install
+#                                Prometheus and Graphite
 #   hack/stack.sh up [DIR]       build if needed, start the control plane,
 #                                print "export KUBECONFIG=DIR/kubeconfig"
 #   hack/stack.sh down [DIR]     stop what "up" started, in dependency order
@@ -17,7 +18,8 @@
 #   hack/stack.sh envtest        print KUBEBUILDER_ASSETS for envtest
 #   hack/stack.sh bin NAME       print the path of a cached binary
 #                                (etcd, kube-apiserver, kubectl, kwok, podinfo,
-#                                prometheus), building or installing it first
+#                                prometheus, influxd, carbon-cache, gunicorn),
+#                                building or installing it first
 #
 # Knobs (environment):
 #   WARBLER_CACHE   cache root (default ~/.cache/warbler)
@@ -28,7 +30,8 @@
 #   STACK_OWNER_PID when set, "up" also starts a watcher that stops the stack
 #                   once that process is gone (tests use it so that a crashed
 #                   test binary leaves nothing running)
-#   K8S_VERSION ETCD_VERSION KWOK_VERSION PODINFO_VERSION  pinned below
+#   K8S_VERSION ETCD_VERSION KWOK_VERSION PODINFO_VERSION INFLUXDB_VERSION
+#                   pinned below
 set -Eeuo pipefail
 
 # The server matches the client-go minor the module pins (k8s.io/* v0.36.3).
@@ -36,6 +39,10 @@ K8S_VERSION=${K8S_VERSION:-1.36.3}
 # etcd 3.6 is what upstream ships with Kubernetes 1.34 and later.
 ETCD_VERSION=${ETCD_VERSION:-3.6.16}
 KWOK_VERSION=${KWOK_VERSION:-0.8.0}
+# InfluxDB 1.7 is the newest release whose Flux needs no Rust (1.8 and 2.x
+# build libflux with cargo); it serves Flux on /api/v2/query, the API of the
+# influxdb metric provider. Debian ships 1.6, which has no Flux.
+INFLUXDB_VERSION=${INFLUXDB_VERSION:-1.7.11}
 # podinfo's 6.x tags are not Go module versions (no /v6 path); this
 # pseudo-version is the commit that reports version 6.9.2.
 PODINFO_VERSION=${PODINFO_VERSION:-v1.8.1-0.20250910200901-e86405a8674e}
@@ -164,6 +171,32 @@ install_shell() { # name
   logged "$CACHE/apt.log" apt-get install -y --no-install-recommends "$1"
 }
 
+# Graphite (carbon-cache and graphite-web under gunicorn) comes from Debian,
+# for the graphite metric provider's tests.
+install_graphite() {
+  command -v carbon-cache >/dev/null && command -v gunicorn >/dev/null && return 0
+  [ "$(id -u)" = 0 ] || die "graphite is missing and installing it needs root: apt-get install graphite-carbon graphite-web gunicorn"
+  say "installing Graphite from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  logged "$CACHE/apt.log" apt-get update
+  logged "$CACHE/apt.log" apt-get install -y --no-install-recommends graphite-carbon graphite-web gunicorn
+}
+
+# influxd from the module proxy, built from a scratch module like etcd.
+build_influxd() {
+  local out=$BIN/influxd-$INFLUXDB_VERSION dir=$SRC/influxdb-$INFLUXDB_VERSION t=$SECONDS
+  [ -x "$out" ] && return 0
+  mkdir -p "$dir"
+  if [ ! -f "$dir/.ok" ]; then
+    printf 'module local/influxdb\n\ngo 1.24.0\n' >"$dir/go.mod"
+    (cd "$dir" && logged "$dir/get.log" go get "github.com/influxdata/influxdb/cmd/influxd@v$INFLUXDB_VERSION")
+    touch "$dir/.ok"
+  fi
+  say "building influxd v$INFLUXDB_VERSION"
+  go_build "$out" "$dir" github.com/influxdata/influxdb/cmd/influxd
+  say "built influxd in $((SECONDS - t))s"
+}
+
 # kubectl: the one on PATH when it is a real client; otherwise build ours.
 kubectl_bin() {
   if [ -n "${KUBECTL:-}" ]; then echo "$KUBECTL"; return; fi
@@ -185,6 +218,8 @@ cmd_build() {
   install_prometheus
   install_shell zsh
   install_shell fish
+  build_influxd
+  install_graphite
 }
 
 # ------------------------------------------------------------------- pki ----
@@ -543,7 +578,8 @@ cmd_bin() { # name
     podinfo) build_podinfo; echo "$BIN/podinfo-$PODINFO_VERSION" ;;
     prometheus) install_prometheus; command -v prometheus ;;
     zsh | fish) install_shell "$1"; command -v "$1" ;;
-    *) die "unknown binary '${1:-}'; valid: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok podinfo prometheus zsh fish" ;;
+    influxd) build_influxd; echo "$BIN/influxd-$INFLUXDB_VERSION" ;;
+    carbon-cache | gunicorn) install_graphite; command -v "$1" ;;
   esac
 }
 

@@ -230,7 +230,7 @@ func run(ctx context.Context, f *flags, log *slog.Logger) error {
 			Workers: f.threadiness, Version: version, Log: log, RouteAcceptanceTimeout: f.routeAcceptanceTimeout,
 			HistoryLimit: f.historyLimit,
 		},
-		Metrics: &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(),
+		Metrics: &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Kube: mgr.GetClient(),
 			MetricsServer: f.metricsServer, MeshProvider: f.meshProvider},
 	}
 	notifier := alerts.New(mgr.GetClient(), mgr.GetAPIReader(), f.alerts, f.clusterName, log)

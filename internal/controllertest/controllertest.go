@@ -72,7 +72,7 @@ func Start(t testing.TB, env *testenv.Env, cfg Config) {
 	}
 	metrics := cfg.Metrics
 	if metrics == nil {
-		metrics = &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(), MeshProvider: "kubernetes"}
+		metrics = &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Kube: mgr.GetClient(), MeshProvider: "kubernetes"}
 	}
 	r := &controller.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,

@@ -27,11 +27,15 @@ type Process struct {
 // Start runs bin with args, its output in logPath. The child is killed if
 // the calling process dies first.
 func Start(name, logPath, bin string, args ...string) (*Process, error) {
+	return startCmd(name, logPath, exec.Command(bin, args...))
+}
+
+// startCmd is Start for a command with its own environment.
+func startCmd(name, logPath string, cmd *exec.Cmd) (*Process, error) {
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

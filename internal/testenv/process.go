@@ -192,3 +192,51 @@ type onceErr struct {
 	once sync.Once
 	err  error
 }
+
+// The metric backends of internal/stack.
+type (
+	InfluxDB = stack.InfluxDB
+	Graphite = stack.Graphite
+)
+
+// StartInfluxDB runs influxd with Flux, and a database db, until the test
+// ends.
+func StartInfluxDB(t testing.TB, db string) *InfluxDB {
+	t.Helper()
+	root, _ := stack.Root()
+	i, err := stack.StartInfluxDB(context.Background(), root, t.TempDir(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopWithTest(t, i.Process)
+	return i
+}
+
+// StartGraphite runs carbon-cache and graphite-web until the test ends.
+func StartGraphite(t testing.TB) *Graphite {
+	t.Helper()
+	root, _ := stack.Root()
+	g, err := stack.StartGraphite(context.Background(), root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopWithTest(t, g.Web)
+	stopWithTest(t, g.Carbon)
+	return g
+}
+
+// KeptnCRDs installs Keptn's KeptnMetric and Analysis CRDs once per test
+// binary.
+func (e *Env) KeptnCRDs(t testing.TB) {
+	t.Helper()
+	v, _ := crdOnce.LoadOrStore("keptn", &onceErr{})
+	o := v.(*onceErr)
+	o.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		o.err = stack.InstallKeptnCRDs(ctx, e.Client)
+	})
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+}

@@ -1,15 +1,12 @@
 package metrics
 
 import (
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+	"github.com/warbler-dev/warbler/internal/golden"
+)
 
 // goldenModel gives every function a distinct value, so the golden file
 // shows which one each query uses.
@@ -29,19 +26,7 @@ func TestBuiltinQueriesMatchGolden(t *testing.T) {
 			fmt.Fprintf(&b, "%s %s\n%s\n\n", provider, metric, q)
 		}
 	}
-	golden := filepath.Join("testdata", "builtin-queries.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.String() != string(want) {
-		t.Errorf("builtin queries differ from %s (run with -update to accept):\n%s", golden, b.String())
-	}
+	golden.Check(t, "builtin-queries.golden", b.String())
 }
 
 func TestBuiltinQueryFamilies(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/template"
 	"text/template/parse"
+	"time"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 )
@@ -92,6 +93,13 @@ func (m Model) funcs() template.FuncMap {
 // ErrInvalidQuery: a syntax error, an unknown function, or a
 // {{ variables.x }} that the metric's templateVariables do not set.
 func Render(name, query string, m Model) (string, error) {
+	q, err := render(name, query, m)
+	return collapseSpace(q), err
+}
+
+// render is Render without collapsing whitespace, for the providers whose
+// languages are line-oriented (see multiline).
+func render(name, query string, m Model) (string, error) {
 	t, err := template.New(name).Funcs(m.funcs()).Option("missingkey=error").Parse(query)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInvalidQuery, err)
@@ -107,8 +115,14 @@ func Render(name, query string, m Model) (string, error) {
 		}
 		return "", fmt.Errorf("%w: %v%s", ErrInvalidQuery, err, hint)
 	}
-	return collapseSpace(b.String()), nil
+	return strings.TrimSpace(b.String()), nil
 }
+
+// multiline is a Provider whose query language is line-oriented: a
+// SignalFlow program is a list of statements, one per line, and Flux has
+// line comments. Their queries keep their line breaks (Flagger does not
+// collapse them either).
+type multiline interface{ multiline() }
 
 // checkVariables reports every {{ variables.x }} of t that vars lacks, so
 // that the error names the variables rather than quoting text/template's
@@ -197,17 +211,29 @@ type canaryQuerier interface {
 // Evaluate renders a MetricTemplate query with m and runs it on p. It
 // returns the rendered query, which is what the check records, and its
 // value. Providers that read per-canary data (loadtest) get the canary from
-// m, so the template's query can be a bare field name such as p99. Errors
+// m, so the template's query can be a bare field name such as p99;
+// providers whose query covers a time range (datadog, cloudwatch,
+// newrelic, dynatrace, splunk) get the metric's interval. Errors
 // are Render's and p's, with their classes (ErrInvalidQuery, ErrNoValues).
 func Evaluate(ctx context.Context, p Provider, name, query string, m Model) (string, float64, error) {
-	q, err := Render(name, query, m)
+	renderer := Render
+	if _, ok := p.(multiline); ok {
+		renderer = render
+	}
+	q, err := renderer(name, query, m)
 	if err != nil {
 		return "", 0, err
 	}
 	var v float64
-	if cq, ok := p.(canaryQuerier); ok {
-		v, err = cq.queryCanary(ctx, m.Namespace, m.Name, q)
-	} else {
+	switch p := p.(type) {
+	case canaryQuerier:
+		v, err = p.queryCanary(ctx, m.Namespace, m.Name, q)
+	case windowQuerier:
+		var d time.Duration
+		if d, err = parseInterval(m.Interval); err == nil {
+			v, err = p.queryWindow(ctx, q, d)
+		}
+	default:
 		v, err = p.Query(ctx, q)
 	}
 	return q, v, err

@@ -200,4 +200,11 @@ serve the ClusterRole and, with `namespace` set, the Role.
 - apiGroups: ["apisix.apache.org"]
   resources: ["apisixroutes"]
   verbs: ["get", "list", "watch", "create", "update", "patch"]
+# The keptn metric provider reads KeptnMetrics and runs Analyses.
+- apiGroups: ["metrics.keptn.sh"]
+  resources: ["keptnmetrics"]
+  verbs: ["get"]
+- apiGroups: ["metrics.keptn.sh"]
+  resources: ["analyses"]
+  verbs: ["get", "create", "delete"]
 {{- end }}

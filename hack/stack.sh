@@ -17,7 +17,8 @@
 #   hack/stack.sh envtest        print KUBEBUILDER_ASSETS for envtest
 #   hack/stack.sh bin NAME       print the path of a cached binary
 #                                (etcd, kube-apiserver, kubectl, kwok, podinfo,
-#                                prometheus), building or installing it first
+#                                prometheus, chromium), building or installing
+#                                it first
 #
 # Knobs (environment):
 #   WARBLER_CACHE   cache root (default ~/.cache/warbler)
@@ -151,6 +152,22 @@ install_prometheus() {
   export DEBIAN_FRONTEND=noninteractive
   logged "$CACHE/apt.log" apt-get update
   logged "$CACHE/apt.log" apt-get install -y --no-install-recommends prometheus
+}
+
+# Chromium's headless shell, for the dashboard's browser tests; installed on
+# first use only (neither "build" nor "up" needs it). The package list is
+# refreshed only when apt does not know the package yet, and apt waits for a
+# lock another install holds instead of failing.
+install_chromium() {
+  command -v chromium-headless-shell >/dev/null && return 0
+  [ "$(id -u)" = 0 ] || die "chromium-headless-shell is missing and installing it needs root: apt-get install chromium-headless-shell"
+  say "installing chromium-headless-shell from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  local apt=(apt-get -o DPkg::Lock::Timeout=600)
+  if ! "${apt[@]}" install -y --no-install-recommends chromium-headless-shell >>"$CACHE/apt.log" 2>&1; then
+    logged "$CACHE/apt.log" "${apt[@]}" update
+    logged "$CACHE/apt.log" "${apt[@]}" install -y --no-install-recommends chromium-headless-shell
+  fi
 }
 
 # kubectl: the one on PATH when it is a real client; otherwise build ours.
@@ -529,7 +546,8 @@ cmd_bin() { # name
     kwok) build_kwok; echo "$BIN/kwok-$KWOK_VERSION" ;;
     podinfo) build_podinfo; echo "$BIN/podinfo-$PODINFO_VERSION" ;;
     prometheus) install_prometheus; command -v prometheus ;;
-    *) die "unknown binary '${1:-}'; valid: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok podinfo prometheus" ;;
+    chromium) install_chromium; command -v chromium-headless-shell ;;
+    *) die "unknown binary '${1:-}'; valid: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok podinfo prometheus chromium" ;;
   esac
 }
 

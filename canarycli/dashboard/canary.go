@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 // canaryView is the page of one canary and its release. The page shows
 // its sections in this order: summary, actions, timeline (weight and
 // checks), webhooks, events. A release-history section is one more field
-// here, one more builder call in canaryView, and one more template.
+// here, filled in canaryView, and one more writer called by write.
 type canaryView struct {
 	listRow
 	Key          string
@@ -69,7 +70,136 @@ func (s *Server) canaryPage(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, apiStatus(err), err)
 		return
 	}
-	s.page(w, http.StatusOK, "canary", v.Key, canaryURL(ns, name)+"/live", v)
+	s.page(w, http.StatusOK, pageData{Title: v.Key, Live: canaryURL(ns, name) + "/live"}, v.write)
+}
+
+// write writes the page's sections in order. A release-history section
+// is one more method called here.
+func (v *canaryView) write(h *hw) {
+	v.writeSummary(h)
+	v.writeActions(h)
+	v.writeTimeline(h)
+	v.writeWebhooks(h)
+	v.writeEvents(h)
+}
+
+func (v *canaryView) writeSummary(h *hw) {
+	h.open("section", "class", "summary", "id", "summary", "data-phase", v.Phase, "data-weight", strconv.Itoa(v.Weight))
+	h.open("h1")
+	h.text(v.Name + " ")
+	h.el("small", v.Namespace)
+	h.raw("</h1><dl>")
+	h.raw(`<dt>Status</dt><dd id="phase">`)
+	h.phase(&v.listRow)
+	if v.Since != "" {
+		h.text(" ")
+		h.el("small", "for "+v.Since)
+	}
+	h.raw(`</dd><dt>Weight</dt><dd id="weight">`)
+	h.weightBar(v.Weight)
+	h.raw("</dd><dt>Failed checks</dt>")
+	h.el("dd", fmt.Sprintf("%d/%d", v.FailedChecks, v.Threshold))
+	h.raw("<dt>Target</dt>")
+	h.el("dd", v.Target)
+	h.raw("<dt>Gates</dt><dd>")
+	h.gates(v.Gates)
+	if v.WaitingSince != "" {
+		h.el("small", "waiting for "+v.WaitingSince)
+	}
+	h.raw("</dd>")
+	if v.Message != "" {
+		h.raw("<dt>Message</dt>")
+		h.el("dd", v.Message, "class", "message")
+	}
+	if r := v.LastRequest; r != nil {
+		outcome := "refused"
+		if r.Accepted {
+			outcome = "accepted"
+		}
+		h.raw("<dt>Last request</dt><dd>")
+		h.text(fmt.Sprintf("%s %s: %s ", r.Operation, outcome, r.Message))
+		h.el("small", v.LastTime+" ago")
+		h.raw("</dd>")
+	}
+	h.raw("</dl></section>\n")
+}
+
+func (v *canaryView) writeActions(h *hw) {
+	h.raw(`<section class="actions" id="actions">`)
+	for _, a := range v.Actions {
+		h.el("button", string(a.Action), "type", "button", "class", "action "+string(a.Action), "data-action", string(a.Action),
+			"data-url", a.URL, "data-confirm", a.Confirm)
+	}
+	if len(v.Actions) == 0 {
+		h.el("p", "Read-only: your credentials allow none of promote, abort, pause, resume, approve or reject on this canary.", "class", "note")
+	}
+	if v.ActionsError != "" {
+		h.el("p", v.ActionsError, "class", "error")
+	}
+	h.raw("</section>\n")
+}
+
+func (v *canaryView) writeTimeline(h *hw) {
+	h.raw(`<section class="timeline" id="timeline"><h2>Release timeline</h2>`)
+	h.plot(v.WeightPlot)
+	for _, p := range v.CheckPlots {
+		h.plot(p)
+	}
+	if len(v.CheckPlots) == 0 {
+		h.el("p", "No metric checks recorded in status.checks.", "class", "empty")
+	}
+	h.raw("</section>\n")
+}
+
+func (v *canaryView) writeWebhooks(h *hw) {
+	h.raw(`<section class="webhooks" id="webhooks"><h2>Webhooks</h2>`)
+	if len(v.Webhooks) == 0 {
+		h.el("p", "No webhooks.", "class", "empty")
+		h.raw("</section>\n")
+		return
+	}
+	h.raw("<table><thead><tr><th>Name</th><th>Type</th><th>URL</th><th>Timeout</th><th>Gate timeout</th><th>Last reported</th></tr></thead><tbody>")
+	for _, r := range v.Webhooks {
+		h.open("tr", "class", "webhook", "data-name", r.Name)
+		h.el("td", r.Name)
+		h.el("td", r.Type)
+		h.el("td", r.URL, "class", "url")
+		h.el("td", r.Timeout)
+		h.el("td", r.GateTimeout)
+		h.open("td", "class", when(r.LastWarning, "warning"))
+		h.text(r.Last)
+		if r.LastTime != "" {
+			h.text(" ")
+			h.el("small", r.LastTime+" ago")
+		}
+		h.raw("</td></tr>")
+	}
+	h.raw("</tbody></table></section>\n")
+}
+
+func (v *canaryView) writeEvents(h *hw) {
+	h.raw(`<section class="events" id="events"><h2>Events</h2>`)
+	if v.EventsError != "" {
+		h.el("p", v.EventsError, "class", "error")
+	}
+	switch {
+	case len(v.Events) > 0:
+		h.raw("<table><thead><tr><th>Age</th><th>Type</th><th>Message</th><th>Count</th></tr></thead><tbody>")
+		for _, e := range v.Events {
+			h.open("tr", "class", "event "+e.Type)
+			h.open("td")
+			h.el("time", e.Age, "datetime", e.Time)
+			h.close("td")
+			h.el("td", e.Type)
+			h.el("td", e.Message, "class", "message")
+			h.el("td", strconv.Itoa(int(e.Count)))
+			h.raw("</tr>")
+		}
+		h.raw("</tbody></table>")
+	case v.EventsError == "":
+		h.el("p", "No events (the API server keeps them for an hour).", "class", "empty")
+	}
+	h.raw("</section>\n")
 }
 
 // canary reads a Canary with the user's credentials, within the

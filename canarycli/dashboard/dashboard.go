@@ -12,8 +12,9 @@
 // operation is carried out with the user's credentials, so the API server
 // refuses what the user may not do even when a request is forged.
 //
-// The pages are html/template, the plots SVG rendered here, the script a
-// few lines of plain JavaScript; all of it is embedded in the binary.
+// The pages are HTML written by Go code, the plots SVG laid out here, the
+// script a few lines of plain JavaScript and the style sheet embedded
+// files; all of it is in the binary, with no build step.
 package dashboard
 
 import (
@@ -25,7 +26,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -95,14 +95,13 @@ type Options struct {
 type Server struct {
 	o     Options
 	token string
-	pages map[string]*template.Template
 
 	weights *weightLog
 	access  *accessCache
 	scopes  *scopeCache
 }
 
-//go:embed templates static
+//go:embed static
 var assets embed.FS
 
 // tokenHeader carries the per-process token of an operation request.
@@ -124,11 +123,7 @@ func New(o Options) (*Server, error) {
 	if _, err := rand.Read(raw); err != nil {
 		return nil, err
 	}
-	pages, err := parsePages()
-	if err != nil {
-		return nil, err
-	}
-	return &Server{o: o, token: base64.RawURLEncoding.EncodeToString(raw), pages: pages,
+	return &Server{o: o, token: base64.RawURLEncoding.EncodeToString(raw),
 		weights: newWeightLog(), access: newAccessCache(o.Client, o.Now), scopes: &scopeCache{}}, nil
 }
 

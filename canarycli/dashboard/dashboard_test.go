@@ -290,3 +290,21 @@ func TestServerSentEventsCarryEveryLine(t *testing.T) {
 		t.Errorf("event %q, want %q", rec.Body.String(), want)
 	}
 }
+
+func TestUserTextIsEscaped(t *testing.T) {
+	c := testCanary()
+	c.Status.Message = `<script>alert("message")</script>`
+	c.Spec.Analysis.Webhooks[1].URL = `http://lt.test/"><img src=x onerror=alert(1)>`
+	page := string(fragment((&canaryView{listRow: row(c, now), Key: c.Key(), Webhooks: webhookRows(c, nil, now),
+		WeightPlot: weightPlot(nil, now.Add(-time.Minute), now)}).write))
+	for _, bad := range []string{"<script>", `"><img`, "<img"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("page contains %q unescaped:\n%s", bad, page)
+		}
+	}
+	for _, want := range []string{`&lt;script&gt;alert(&#34;message&#34;)&lt;/script&gt;`, `http://lt.test/&#34;&gt;&lt;img src=x onerror=alert(1)&gt;`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks the escaped %q", want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,7 +55,55 @@ func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
 	if ns != "" {
 		live += "?namespace=" + url.QueryEscape(ns)
 	}
-	s.page(w, http.StatusOK, "list", "Canaries", live, v)
+	s.page(w, http.StatusOK, pageData{Title: "Canaries", Live: live}, v.write)
+}
+
+// write writes the list: the namespace filter, then a row per canary.
+func (v *listView) write(h *hw) {
+	h.raw(`<section class="list"><form class="filter" method="get" action="/"><label>Namespace `)
+	h.open("select", "name", "namespace", "id", "namespace-filter")
+	h.el("option", "all", "value", "", "selected", when(v.Namespace == "", "selected"))
+	for _, ns := range v.Namespaces {
+		h.el("option", ns, "value", ns, "selected", when(ns == v.Namespace, "selected"))
+	}
+	h.raw("</select></label><noscript><button>Show</button></noscript></form>\n")
+	for _, e := range v.Errors {
+		h.el("p", e, "class", "error")
+	}
+	if len(v.Rows) == 0 {
+		msg := "No canaries."
+		if v.Namespace != "" {
+			msg = "No canaries in namespace " + v.Namespace + "."
+		}
+		h.el("p", msg, "class", "empty")
+		h.raw("</section>")
+		return
+	}
+	h.raw(`<table id="canaries"><thead><tr><th>Namespace</th><th>Name</th><th>Status</th><th>Weight</th><th>Failed checks</th>` +
+		`<th>Gates</th><th>Target</th><th>Since</th><th>Message</th></tr></thead><tbody>` + "\n")
+	for i := range v.Rows {
+		r := &v.Rows[i]
+		h.open("tr", "class", "canary", "data-namespace", r.Namespace, "data-name", r.Name, "data-phase", r.Phase, "data-weight", strconv.Itoa(r.Weight))
+		h.el("td", r.Namespace)
+		h.open("td")
+		h.el("a", r.Name, "href", r.URL)
+		h.close("td")
+		h.open("td")
+		h.phase(r)
+		h.close("td")
+		h.open("td")
+		h.weightBar(r.Weight)
+		h.close("td")
+		h.el("td", fmt.Sprintf("%d/%d", r.FailedChecks, r.Threshold))
+		h.open("td")
+		h.gates(r.Gates)
+		h.close("td")
+		h.el("td", r.Target)
+		h.el("td", r.Since)
+		h.el("td", r.Message, "class", "message")
+		h.raw("</tr>\n")
+	}
+	h.raw("</tbody></table></section>")
 }
 
 // listView lists the canaries of the scope, or of the filter's namespace.

@@ -52,7 +52,7 @@ func (s *Server) listLive(w http.ResponseWriter, r *http.Request) {
 		watches = append(watches, s.watchOf(&flaggerv1.CanaryList{}, opts...))
 	}
 	s.stream(w, r, watches, func(ctx context.Context) ([]byte, error) {
-		return s.fragment("list", s.listView(ctx, filter))
+		return fragment(s.listView(ctx, filter).write), nil
 	})
 }
 
@@ -67,7 +67,7 @@ func (s *Server) canaryLive(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		return s.fragment("canary", v)
+		return fragment(v.write), nil
 	})
 }
 
@@ -97,7 +97,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, watches []opener
 			return
 		}
 		if err != nil {
-			body = []byte(`<p class="error">` + htmlEscape(err.Error()) + `</p>`)
+			body = fragment(func(h *hw) { h.el("p", err.Error(), "class", "error") })
 		}
 		if bytes.Equal(body, last) {
 			fmt.Fprint(w, ": unchanged\n\n")

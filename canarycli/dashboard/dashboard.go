@@ -110,8 +110,8 @@ const tokenHeader = "X-Warbler-Token"
 // New returns a server; the token the pages carry for operation requests
 // is new for every server.
 func New(o Options) (*Server, error) {
-	if o.Client == nil || o.Operator == nil {
-		return nil, errors.New("dashboard: a client and an operator are required")
+	if o.Client == nil || o.Operator == nil || len(o.Hosts) == 0 {
+		return nil, errors.New("dashboard: a client, an operator and the hosts served are required")
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -213,18 +213,30 @@ func (a *App) postGate(ctx context.Context, cl *cluster, c *flaggerv1.Canary, ca
 // API server's service proxy. IPs, localhost and other hosts are called
 // directly.
 func serviceProxyPath(u *url.URL, canaryNS string) (string, bool) {
-	host := u.Hostname()
-	if host == "" || host == "localhost" || net.ParseIP(host) != nil {
+	ns, name, ok := serviceProxyTarget(u, canaryNS)
+	if !ok {
 		return "", false
 	}
+	return "/api/v1/namespaces/" + ns + "/services/" + name + "/proxy" + u.EscapedPath(), true
+}
+
+// serviceProxyTarget is the namespace and the name ("[https:]<svc>:<port>")
+// through which the service proxy reaches the URL; RBAC authorizes "create"
+// on services/proxy under that name.
+func serviceProxyTarget(u *url.URL, canaryNS string) (ns, name string, ok bool) {
+	host := u.Hostname()
+	if host == "" || host == "localhost" || net.ParseIP(host) != nil {
+		return "", "", false
+	}
 	labels := strings.Split(host, ".")
-	svc, ns := labels[0], canaryNS
+	svc := labels[0]
+	ns = canaryNS
 	switch {
 	case len(labels) == 1:
 	case len(labels) == 2, len(labels) >= 3 && labels[2] == "svc":
 		ns = labels[1]
 	default:
-		return "", false
+		return "", "", false
 	}
 	port := u.Port()
 	if port == "" {
@@ -233,11 +245,11 @@ func serviceProxyPath(u *url.URL, canaryNS string) (string, bool) {
 			port = "443"
 		}
 	}
-	name := svc + ":" + port
+	name = svc + ":" + port
 	if u.Scheme == "https" {
 		name = "https:" + name
 	}
-	return "/api/v1/namespaces/" + ns + "/services/" + name + "/proxy" + u.EscapedPath(), true
+	return ns, name, true
 }
 
 // hookSecret reads the token and HMAC key of a webhook's secretRef; the

@@ -1,6 +1,9 @@
 package charts_test
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -120,6 +123,12 @@ func TestWarblerDefaults(t *testing.T) {
 	r.find(t, "ClusterRole", "warbler-warbler-system")
 	r.find(t, "ClusterRoleBinding", "warbler-warbler-system")
 	checkClientConfig(t, r, "warbler-config", "warbler-system")
+	// the client config is the only ConfigMap: no Grafana dashboard by default
+	for _, cm := range r.kinds("ConfigMap") {
+		if cm.GetName() != "warbler-config" {
+			t.Errorf("default values render the ConfigMap %s; want only warbler-config", cm.GetName())
+		}
+	}
 	for _, kind := range []string{"PodDisruptionBudget", "ServiceMonitor", "Secret"} {
 		if objs := r.kinds(kind); len(objs) > 0 {
 			t.Errorf("default values render a %s (%s); want none", kind, objs[0].GetName())
@@ -195,6 +204,35 @@ func TestWarblerFullValues(t *testing.T) {
 		t.Errorf("PDB minAvailable %v, want 1", pdb.Spec.MinAvailable)
 	}
 	checkServiceMonitor(t, r.find(t, "ServiceMonitor", "flagger-warbler"), svc)
+	checkGrafanaDashboard(t, typed[corev1.ConfigMap](t, r.find(t, "ConfigMap", "flagger-warbler-grafana-dashboard")), "flagger-system")
+}
+
+// checkGrafanaDashboard asserts the ConfigMap carries the label Grafana's
+// sidecar looks for and the chart's dashboard file, unchanged.
+func checkGrafanaDashboard(t *testing.T, cm *corev1.ConfigMap, ns string) {
+	t.Helper()
+	if cm.Namespace != ns || cm.Labels["grafana_dashboard"] != "1" || cm.Labels["team"] != "platform" || cm.Annotations["grafana_folder"] != "Canaries" {
+		t.Errorf("dashboard ConfigMap %s/%s labels %v annotations %v: want namespace %s, grafana_dashboard=1 and the values' labels and annotations",
+			cm.Namespace, cm.Name, cm.Labels, cm.Annotations, ns)
+	}
+	file, err := os.ReadFile(filepath.Join(chartDir(warbler), "dashboards", "warbler-canaries.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cm.Data["warbler-canaries.json"]; got != strings.TrimRight(string(file), "\n") {
+		t.Errorf("ConfigMap data is not the dashboard file (%d bytes, file %d)", len(got), len(file))
+	}
+	var dash struct{ UID string }
+	if err := json.Unmarshal([]byte(cm.Data["warbler-canaries.json"]), &dash); err != nil || dash.UID != "warbler-canaries" {
+		t.Errorf("dashboard JSON: uid %q, %v", dash.UID, err)
+	}
+}
+
+func TestWarblerGrafanaDashboardNamespace(t *testing.T) {
+	r := render(t, warbler, "warbler", "warbler-system", map[string]any{"grafanaDashboard": map[string]any{"enabled": true, "namespace": "monitoring"}})
+	if cm := r.find(t, "ConfigMap", "warbler-grafana-dashboard"); cm.GetNamespace() != "monitoring" || cm.GetLabels()["grafana_dashboard"] != "1" {
+		t.Errorf("ConfigMap in %s with labels %v, want namespace monitoring and grafana_dashboard=1", cm.GetNamespace(), cm.GetLabels())
+	}
 }
 
 // checkServiceMonitor asserts the ServiceMonitor scrapes /metrics on the

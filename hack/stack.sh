@@ -18,8 +18,9 @@
 #   hack/stack.sh envtest        print KUBEBUILDER_ASSETS for envtest
 #   hack/stack.sh bin NAME       print the path of a cached binary
 #                                (etcd, kube-apiserver, kubectl, kwok, podinfo,
-#                                prometheus, influxd, carbon-cache, gunicorn),
-#                                building or installing it first
+#                                prometheus, influxd, carbon-cache, gunicorn,
+#                                zsh, fish, chromium), building or installing
+#                                it first
 #
 # Knobs (environment):
 #   WARBLER_CACHE   cache root (default ~/.cache/warbler)
@@ -150,37 +151,32 @@ go_install() { # name module/cmd@version
 build_kwok() { go_install "$BIN/kwok-$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"; }
 build_podinfo() { go_install "$BIN/podinfo-$PODINFO_VERSION" "github.com/stefanprodan/podinfo/cmd/podinfo@$PODINFO_VERSION"; }
 
-# Prometheus comes from Debian; recommends would pull in node-exporter & co.
-install_prometheus() {
-  command -v prometheus >/dev/null && return 0
-  [ "$(id -u)" = 0 ] || die "prometheus is missing and installing it needs root: apt-get install prometheus"
-  say "installing Prometheus from Debian"
+# debian_install installs, in one apt-get run, the Debian packages of the
+# list that are missing. The package lists are refreshed only when apt does
+# not know a package yet, and apt waits for a lock another install holds
+# instead of failing.
+debian_install() { # package...
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  [ "$(id -u)" = 0 ] || die "${missing[*]} missing and installing needs root: apt-get install ${missing[*]}"
+  say "installing ${missing[*]} from Debian"
   export DEBIAN_FRONTEND=noninteractive
-  logged "$CACHE/apt.log" apt-get update
-  logged "$CACHE/apt.log" apt-get install -y --no-install-recommends prometheus
+  local apt=(apt-get -o DPkg::Lock::Timeout=600)
+  if ! "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >>"$CACHE/apt.log" 2>&1; then
+    logged "$CACHE/apt.log" "${apt[@]}" update
+    logged "$CACHE/apt.log" "${apt[@]}" install -y --no-install-recommends "${missing[@]}"
+  fi
 }
 
-# zsh and fish, from Debian, run the tests of kubectl canary's completion
-# scripts (bash is there already).
-install_shell() { # name
-  command -v "$1" >/dev/null && return 0
-  [ "$(id -u)" = 0 ] || die "$1 is missing and installing it needs root: apt-get install $1"
-  say "installing $1 from Debian"
-  export DEBIAN_FRONTEND=noninteractive
-  logged "$CACHE/apt.log" apt-get update
-  logged "$CACHE/apt.log" apt-get install -y --no-install-recommends "$1"
-}
-
-# Graphite (carbon-cache and graphite-web under gunicorn) comes from Debian,
-# for the graphite metric provider's tests.
-install_graphite() {
-  command -v carbon-cache >/dev/null && command -v gunicorn >/dev/null && return 0
-  [ "$(id -u)" = 0 ] || die "graphite is missing and installing it needs root: apt-get install graphite-carbon graphite-web gunicorn"
-  say "installing Graphite from Debian"
-  export DEBIAN_FRONTEND=noninteractive
-  logged "$CACHE/apt.log" apt-get update
-  logged "$CACHE/apt.log" apt-get install -y --no-install-recommends graphite-carbon graphite-web gunicorn
-}
+# What tests and the demo need from Debian: Prometheus (recommends would
+# pull in node-exporter & co.); zsh and fish for the tests of kubectl
+# canary's completion scripts (bash is there already); Graphite
+# (carbon-cache and graphite-web under gunicorn) for the graphite metric
+# provider's tests.
+DEBIAN_PACKAGES=(prometheus zsh fish graphite-carbon graphite-web gunicorn)
 
 # influxd from the module proxy, built from a scratch module like etcd.
 build_influxd() {
@@ -215,11 +211,8 @@ cmd_build() {
   build_k8s kube-controller-manager
   build_k8s kube-scheduler
   build_k8s kubectl
-  install_prometheus
-  install_shell zsh
-  install_shell fish
+  debian_install "${DEBIAN_PACKAGES[@]}"
   build_influxd
-  install_graphite
 }
 
 # ------------------------------------------------------------------- pki ----
@@ -576,10 +569,13 @@ cmd_bin() { # name
     kubectl) kubectl_bin ;;
     kwok) build_kwok; echo "$BIN/kwok-$KWOK_VERSION" ;;
     podinfo) build_podinfo; echo "$BIN/podinfo-$PODINFO_VERSION" ;;
-    prometheus) install_prometheus; command -v prometheus ;;
-    zsh | fish) install_shell "$1"; command -v "$1" ;;
+    prometheus | zsh | fish) debian_install "$1"; command -v "$1" ;;
     influxd) build_influxd; echo "$BIN/influxd-$INFLUXDB_VERSION" ;;
-    carbon-cache | gunicorn) install_graphite; command -v "$1" ;;
+    carbon-cache | gunicorn) debian_install graphite-carbon graphite-web gunicorn; command -v "$1" ;;
+    # Chromium's headless shell, for the dashboard's browser tests: on
+    # first use only (neither "build" nor "up" needs it).
+    chromium) debian_install chromium-headless-shell; command -v chromium-headless-shell ;;
+    *) die "unknown binary '${1:-}'; valid: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok podinfo prometheus influxd carbon-cache gunicorn zsh fish chromium" ;;
   esac
 }
 

@@ -115,7 +115,7 @@ type command struct {
 }
 
 func (a *App) commands() map[string]*command {
-	cmds := []*command{a.getCmd(), a.listCmd(), a.historyCmd(), a.lintCmd(), a.simulateCmd(), a.approveCmd(), a.rejectCmd()}
+	cmds := []*command{a.getCmd(), a.listCmd(), a.historyCmd(), a.lintCmd(), a.simulateCmd(), a.approveCmd(), a.rejectCmd(), a.versionCmd()}
 	cmds = append(cmds, a.requestCmds()...)
 	out := map[string]*command{}
 	for _, c := range cmds {

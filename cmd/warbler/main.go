@@ -36,13 +36,8 @@ import (
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/controller"
 	"github.com/warbler-dev/warbler/internal/logging"
+	"github.com/warbler-dev/warbler/internal/version"
 	"github.com/warbler-dev/warbler/providers/routers"
-)
-
-// Set at build time with -ldflags "-X main.version=... -X main.revision=...".
-var (
-	version  = "dev"
-	revision = "unknown"
 )
 
 type flags struct {
@@ -130,7 +125,7 @@ func main() {
 		os.Exit(2)
 	}
 	if f.showVersion {
-		fmt.Println(version)
+		_ = version.Get().Fprint(os.Stdout)
 		return
 	}
 	level, err := logging.ParseLevel(f.logLevel)
@@ -160,7 +155,7 @@ func restConfig(f *flags) (*rest.Config, error) {
 		return nil, fmt.Errorf("no Kubernetes API to talk to (set -kubeconfig or KUBECONFIG, or run in a pod): %w", err)
 	}
 	cfg.QPS, cfg.Burst = float32(f.qps), f.burst
-	cfg.UserAgent = "warbler/" + version
+	cfg.UserAgent = "warbler/" + version.Version
 	return cfg, nil
 }
 
@@ -174,7 +169,9 @@ func firstNonEmpty(s ...string) string {
 }
 
 func run(ctx context.Context, f *flags, log *slog.Logger) error {
-	log.Info(fmt.Sprintf("Starting warbler version %s revision %s mesh provider %s", version, revision, f.meshProvider))
+	v := version.Get()
+	log.Info(fmt.Sprintf("Starting warbler version %s revision %s mesh provider %s", v.Version, v.Commit, f.meshProvider),
+		"goVersion", v.Go, "platform", v.Platform)
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
 	klog.SetSlogLogger(log)
 	cfg, err := restConfig(f)
@@ -215,7 +212,7 @@ func run(ctx context.Context, f *flags, log *slog.Logger) error {
 			EnableConfigTracking: f.configTracking, EventWebhook: f.eventWebhook, ClusterName: f.clusterName,
 			NoCrossNamespaceRefs: f.noCrossNamespaceRefs, MinInterval: f.minInterval,
 			IngressAnnotationsPrefix: f.ingressAnnotationsPrefix, IngressClass: f.ingressClas,
-			Workers: f.threadiness, Version: version, Log: log, RouteAcceptanceTimeout: f.routeAcceptanceTimeout,
+			Workers: f.threadiness, Version: version.Version, Log: log, RouteAcceptanceTimeout: f.routeAcceptanceTimeout,
 		},
 		Metrics: &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(),
 			MetricsServer: f.metricsServer, MeshProvider: f.meshProvider},

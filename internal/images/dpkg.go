@@ -23,6 +23,7 @@ func parseDpkgStatus(r io.Reader) ([]debPackage, error) {
 	var out []debPackage
 	fields := map[string]string{}
 	var last string
+	start := 0 // line of the stanza's first field
 	flush := func() error {
 		defer clear(fields)
 		if len(fields) == 0 || !strings.HasSuffix(fields["Status"], " installed") {
@@ -30,7 +31,7 @@ func parseDpkgStatus(r io.Reader) ([]debPackage, error) {
 		}
 		p := debPackage{Name: fields["Package"], Version: fields["Version"], Architecture: fields["Architecture"]}
 		if p.Name == "" || p.Version == "" || p.Architecture == "" {
-			return fmt.Errorf("a stanza without Package, Version or Architecture: %v", fields)
+			return fmt.Errorf("line %d: a stanza without Package, Version or Architecture: %v", start, fields)
 		}
 		// "Source: glibc (2.41-12)" names the source and its version
 		if src, _, _ := strings.Cut(fields["Source"], " "); src != "" && src != p.Name {
@@ -46,8 +47,9 @@ func parseDpkgStatus(r io.Reader) ([]debPackage, error) {
 		switch {
 		case strings.TrimSpace(line) == "":
 			if err := flush(); err != nil {
-				return nil, fmt.Errorf("line %d: %w", n, err)
+				return nil, err
 			}
+			last = ""
 		case line[0] == ' ' || line[0] == '\t':
 			// a continuation line of a multi-line field (Description, Conffiles)
 			if last == "" {
@@ -57,6 +59,9 @@ func parseDpkgStatus(r io.Reader) ([]debPackage, error) {
 			k, v, ok := strings.Cut(line, ":")
 			if !ok {
 				return nil, fmt.Errorf("line %d: %q is not a field", n, line)
+			}
+			if len(fields) == 0 {
+				start = n
 			}
 			last = k
 			fields[k] = strings.TrimSpace(v)

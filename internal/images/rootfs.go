@@ -37,7 +37,7 @@ func (b *builder) rootfs(ctx context.Context, arch string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	epoch := b.recipeEpoch(ctx, script)
+	epoch := b.recipeEpoch(ctx, "hack/images/rootfs.sh")
 	sum := sha256.Sum256(recipe)
 	key := fmt.Sprintf("rootfs-%s-%d-%x", arch, epoch, sum[:6])
 	path := filepath.Join(b.Cache, key+".tar.gz")
@@ -70,10 +70,11 @@ func (b *builder) rootfs(ctx context.Context, arch string) (string, error) {
 	return path, nil
 }
 
-// recipeEpoch is the commit time of the last commit that changed script,
-// or the build's SOURCE_DATE_EPOCH when no commit has.
-func (b *builder) recipeEpoch(ctx context.Context, script string) int64 {
-	out, err := exec.CommandContext(ctx, "git", "-C", b.Root, "log", "-1", "--format=%ct", "--", script).Output()
+// recipeEpoch is the commit time of the last commit that changed file
+// (relative to the root), or the build's SOURCE_DATE_EPOCH when no commit
+// has.
+func (b *builder) recipeEpoch(ctx context.Context, file string) int64 {
+	out, err := exec.CommandContext(ctx, "git", "-C", b.Root, "log", "-1", "--format=%ct", "--", file).Output()
 	if sec, perr := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && perr == nil {
 		return sec
 	}

@@ -57,7 +57,8 @@ foreign_arch() {
   fi
 }
 
-command -v mmdebstrap >/dev/null && command -v arch-test >/dev/null || apt_install mmdebstrap arch-test
+# debian-archive-keyring verifies the mirror on hosts that are not Debian
+command -v mmdebstrap >/dev/null && command -v arch-test >/dev/null || apt_install mmdebstrap arch-test debian-archive-keyring
 [ "$arch" = "$(dpkg --print-architecture)" ] || foreign_arch
 
 say "installing Debian $SUITE for $arch: $PACKAGES and the Essential set"

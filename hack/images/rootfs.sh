@@ -4,10 +4,12 @@
 #
 #   hack/images/rootfs.sh ARCH OUT.tar    (ARCH: amd64 or arm64; as root)
 #
-# hack/images runs it with SOURCE_DATE_EPOCH set, which mmdebstrap uses to
-# clamp every timestamp and sort the tarball, and caches the result under a
-# key made of this file's content, ARCH and SOURCE_DATE_EPOCH: this file is
-# the whole recipe. What it cannot pin is the mirror: apt installs the
+# hack/images runs it with SOURCE_DATE_EPOCH set to the time of the last
+# commit that changed this file; mmdebstrap clamps every timestamp to it and
+# sorts the tarball. hack/images caches the result (in
+# ~/.cache/warbler/images) under a key of this file's content, ARCH and that
+# time: this file is the whole recipe, and commits that leave it alone reuse
+# the cached root. What it cannot pin is the mirror: apt installs the
 # versions Debian serves that day, and hack/images records them (dpkg's
 # status) in each image's SBOM and labels.
 #

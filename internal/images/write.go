@@ -2,6 +2,7 @@ package images
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -66,6 +67,11 @@ func (b *builder) write(image string, imgs []platformImage) (Image, error) {
 	}
 	out := Image{Name: image, Ref: ref.Name(), Layout: dir, Index: digest, Archives: map[string]string{}}
 	for _, im := range imgs {
+		zipped, unzipped, err := sizes(im.image)
+		if err != nil {
+			return Image{}, err
+		}
+		b.logf("%s %s: %.1f MB compressed, %.1f MB uncompressed", image, platformString(im.platform), float64(zipped)/1e6, float64(unzipped)/1e6)
 		if err := lp.AppendImage(im.sbom); err != nil {
 			return Image{}, fmt.Errorf("SBOM of %s: %w", platformString(im.platform), err)
 		}
@@ -76,4 +82,35 @@ func (b *builder) write(image string, imgs []platformImage) (Image, error) {
 		out.Archives[platformString(im.platform)] = archive
 	}
 	return out, nil
+}
+
+// sizes returns what pulling an image downloads (config and compressed
+// layers) and what it takes unpacked (the layers' tar streams).
+func sizes(img v1.Image) (compressed, uncompressed int64, err error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return 0, 0, err
+	}
+	compressed = m.Config.Size
+	layers, err := img.Layers()
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, l := range layers {
+		n, err := l.Size()
+		if err != nil {
+			return 0, 0, err
+		}
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return 0, 0, err
+		}
+		u, err := io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil {
+			return 0, 0, err
+		}
+		compressed, uncompressed = compressed+n, uncompressed+u
+	}
+	return compressed, uncompressed, nil
 }

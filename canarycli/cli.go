@@ -132,7 +132,7 @@ type command struct {
 }
 
 func (a *App) commands() map[string]*command {
-	cmds := []*command{a.getCmd(), a.listCmd(), a.historyCmd(), a.statusCmd(), a.completionCmd(), a.lintCmd(), a.simulateCmd(), a.approveCmd(), a.rejectCmd(), a.dashboardCmd()}
+	cmds := []*command{a.getCmd(), a.listCmd(), a.historyCmd(), a.statusCmd(), a.completionCmd(), a.lintCmd(), a.simulateCmd(), a.approveCmd(), a.rejectCmd(), a.dashboardCmd(), a.versionCmd()}
 	cmds = append(cmds, a.requestCmds()...)
 	cmds = append(cmds, a.completeCmd())
 	out := map[string]*command{}

@@ -19,8 +19,9 @@
 #   hack/stack.sh bin NAME       print the path of a cached binary
 #                                (etcd, kube-apiserver, kubectl, kwok, podinfo,
 #                                prometheus, influxd, carbon-cache, gunicorn,
-#                                zsh, fish, chromium), building or installing
-#                                it first
+#                                zsh, fish, chromium, docker-registry),
+#                                building or installing it first;
+#                                kubectl-linux-ARCH is kubectl for amd64 or arm64
 #
 # Knobs (environment):
 #   WARBLER_CACHE   cache root (default ~/.cache/warbler)
@@ -105,8 +106,8 @@ k8s_module() {
   echo "$dir"
 }
 
-build_k8s() { # component
-  local c=$1 out=$BIN/$1-$K8S_VERSION dir ld p minor
+build_k8s() { # component [out] (GOARCH from the environment)
+  local c=$1 out=${2:-$BIN/$1-$K8S_VERSION} dir ld p minor
   [ -x "$out" ] && return 0
   dir=$(k8s_module)
   minor=${K8S_VERSION#*.}; minor=${minor%%.*}
@@ -118,7 +119,7 @@ build_k8s() { # component
     ld+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
   done
   local t=$SECONDS
-  say "building $c v$K8S_VERSION$([ "$c" = kube-apiserver ] && echo ' (the slow one: several CPU-minutes; the others reuse its packages)')"
+  say "building $c v$K8S_VERSION${GOARCH:+ for linux/$GOARCH}$([ "$c" = kube-apiserver ] && echo ' (the slow one: several CPU-minutes; the others reuse its packages)')"
   go_build "$out" "$dir" "k8s.io/kubernetes/cmd/$c" "$ld"
   say "built $c in $((SECONDS - t))s"
 }
@@ -198,6 +199,36 @@ kubectl_bin() {
   if [ -n "${KUBECTL:-}" ]; then echo "$KUBECTL"; return; fi
   local out=$BIN/kubectl-$K8S_VERSION
   [ -x "$out" ] || build_k8s kubectl >&2
+  echo "$out"
+}
+
+# Debian's docker-registry (the CNCF distribution registry) for the test of
+# `make push`: unpacked from its package, not installed, so that no service
+# starts and no user is added.
+build_registry() {
+  local out=$BIN/docker-registry tmp
+  [ -x "$out" ] && return 0
+  tmp=$(mktemp -d)
+  say "unpacking docker-registry from Debian"
+  (cd "$tmp" && { apt-get download docker-registry >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get download docker-registry >/dev/null; }; }) || die "apt-get download docker-registry failed"
+  dpkg-deb -x "$tmp"/docker-registry_*.deb "$tmp/root"
+  mv "$tmp/root/usr/bin/docker-registry" "$out"
+  rm -rf "$tmp"
+}
+
+# kubectl for linux/ARCH, which the loadtester image carries (hack/images):
+# the stack's own kubectl on this machine's architecture, else a cross build.
+kubectl_for() { # arch
+  local arch=$1 out
+  case $arch in amd64 | arm64) ;; *) die "kubectl-linux-$arch: valid architectures are amd64 and arm64" ;; esac
+  if [ "$arch" = "$(go env GOHOSTARCH)" ]; then
+    build_k8s kubectl >&2
+    echo "$BIN/kubectl-$K8S_VERSION"
+    return
+  fi
+  out=$BIN/kubectl-$K8S_VERSION-linux-$arch
+  [ -x "$out" ] || GOOS=linux GOARCH=$arch build_k8s kubectl "$out" >&2
   echo "$out"
 }
 
@@ -567,6 +598,8 @@ cmd_bin() { # name
     etcd) build_etcd; echo "$BIN/etcd-$ETCD_VERSION" ;;
     kube-apiserver | kube-controller-manager | kube-scheduler) build_k8s "$1"; echo "$BIN/$1-$K8S_VERSION" ;;
     kubectl) kubectl_bin ;;
+    kubectl-linux-*) kubectl_for "${1#kubectl-linux-}" ;;
+    docker-registry) build_registry; echo "$BIN/docker-registry" ;;
     kwok) build_kwok; echo "$BIN/kwok-$KWOK_VERSION" ;;
     podinfo) build_podinfo; echo "$BIN/podinfo-$PODINFO_VERSION" ;;
     prometheus | zsh | fish) debian_install "$1"; command -v "$1" ;;
@@ -575,7 +608,7 @@ cmd_bin() { # name
     # Chromium's headless shell, for the dashboard's browser tests: on
     # first use only (neither "build" nor "up" needs it).
     chromium) debian_install chromium-headless-shell; command -v chromium-headless-shell ;;
-    *) die "unknown binary '${1:-}'; valid: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok podinfo prometheus influxd carbon-cache gunicorn zsh fish chromium" ;;
+    *) die "unknown binary '${1:-}'; valid: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok podinfo prometheus influxd carbon-cache gunicorn zsh fish chromium kubectl-linux-ARCH docker-registry" ;;
   esac
 }
 

@@ -37,13 +37,8 @@ import (
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/controller"
 	"github.com/warbler-dev/warbler/internal/logging"
+	"github.com/warbler-dev/warbler/internal/version"
 	"github.com/warbler-dev/warbler/providers/routers"
-)
-
-// Set at build time with -ldflags "-X main.version=... -X main.revision=...".
-var (
-	version  = "dev"
-	revision = "unknown"
 )
 
 type flags struct {
@@ -142,7 +137,7 @@ func main() {
 		os.Exit(2)
 	}
 	if f.showVersion {
-		fmt.Println(version)
+		_ = version.Get().Fprint(os.Stdout)
 		return
 	}
 	level, err := logging.ParseLevel(f.logLevel)
@@ -172,7 +167,7 @@ func restConfig(f *flags) (*rest.Config, error) {
 		return nil, fmt.Errorf("no Kubernetes API to talk to (set -kubeconfig or KUBECONFIG, or run in a pod): %w", err)
 	}
 	cfg.QPS, cfg.Burst = float32(f.qps), f.burst
-	cfg.UserAgent = "warbler/" + version
+	cfg.UserAgent = "warbler/" + version.Version
 	return cfg, nil
 }
 
@@ -186,7 +181,9 @@ func firstNonEmpty(s ...string) string {
 }
 
 func run(ctx context.Context, f *flags, log *slog.Logger) error {
-	log.Info(fmt.Sprintf("Starting warbler version %s revision %s mesh provider %s", version, revision, f.meshProvider))
+	v := version.Get()
+	log.Info(fmt.Sprintf("Starting warbler version %s revision %s mesh provider %s", v.Version, v.Commit, f.meshProvider),
+		"goVersion", v.Go, "platform", v.Platform)
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
 	klog.SetSlogLogger(log)
 	cfg, err := restConfig(f)
@@ -227,7 +224,7 @@ func run(ctx context.Context, f *flags, log *slog.Logger) error {
 			EnableConfigTracking: f.configTracking, EventWebhook: f.eventWebhook, ClusterName: f.clusterName,
 			NoCrossNamespaceRefs: f.noCrossNamespaceRefs, MinInterval: f.minInterval,
 			IngressAnnotationsPrefix: f.ingressAnnotationsPrefix, IngressClass: f.ingressClas,
-			Workers: f.threadiness, Version: version, Log: log, RouteAcceptanceTimeout: f.routeAcceptanceTimeout,
+			Workers: f.threadiness, Version: version.Version, Log: log, RouteAcceptanceTimeout: f.routeAcceptanceTimeout,
 			HistoryLimit: f.historyLimit,
 		},
 		Metrics: &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Kube: mgr.GetClient(),
@@ -244,7 +241,7 @@ func run(ctx context.Context, f *flags, log *slog.Logger) error {
 	if f.clientConfigMap != "" {
 		if err := mgr.Add(&controller.ClientConfig{Client: mgr.GetClient(), Log: log,
 			Key:  client.ObjectKey{Namespace: f.clientConfigMapNS, Name: f.clientConfigMap},
-			Data: controller.ClientConfigData(f.meshProvider, version, f.namespace)}); err != nil {
+			Data: controller.ClientConfigData(f.meshProvider, version.Version, f.namespace)}); err != nil {
 			return err
 		}
 	}

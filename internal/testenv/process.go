@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/warbler-dev/warbler/internal/stack"
+	"github.com/warbler-dev/warbler/internal/version"
 )
 
 // The helper processes of internal/stack, bound to a test's lifetime.
@@ -99,13 +100,18 @@ func (e *Env) Binaries(t testing.TB, pkgs ...string) string {
 	return b.dir
 }
 
-// BuildInto builds the packages into dir.
+// BuildInto builds the packages into dir, stamped with the checkout's
+// version as `make build` stamps them.
 func BuildInto(dir string, pkgs ...string) error {
 	root, err := stack.Root()
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("go", append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)...)
+	stamp, err := version.Describe(root)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("go", append([]string{"build", "-ldflags", stamp.Ldflags, "-o", dir + string(filepath.Separator)}, pkgs...)...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -274,7 +274,8 @@ func TestPromotedCondition(t *testing.T) {
 
 // TestPurity keeps the package free of I/O and of hidden inputs.
 func TestPurity(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	// the judge's statistics are part of the analysis: pure as well
+	out, err := exec.Command("go", "list", "-deps", ".", "./judge").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,6 +287,8 @@ func TestPurity(t *testing.T) {
 		}
 	}
 	files, _ := filepath.Glob("*.go")
+	judgeFiles, _ := filepath.Glob("judge/*.go")
+	files = append(files, judgeFiles...)
 	fset := token.NewFileSet()
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {

@@ -55,6 +55,7 @@ func (d *decider) decide() {
 		d.requeue(d.spec.Interval)
 		return
 	}
+	d.baselineDrift()
 	switch d.st().Phase {
 	case PhaseNone, PhaseInitializing:
 		d.initializing()

@@ -120,6 +120,8 @@ func (d *decider) startRun(msg string) {
 	st.PreRolloutPassed, st.Message = false, ""
 	st.LastAppliedSpec = d.obs.Revision
 	st.TrackedConfigs = maps.Clone(d.obs.Configs)
+	st.RunStart = d.now
+	d.out.StartBaseline = d.spec.Baseline
 	d.step()
 }
 
@@ -149,6 +151,7 @@ func (d *decider) progressing() {
 	}
 	st.Message = ""
 	if d.spec.SkipAnalysis {
+		d.stopBaseline()
 		d.promoteWithoutAnalysis()
 		return
 	}
@@ -157,6 +160,9 @@ func (d *decider) progressing() {
 	}
 	if st.FailedChecks >= d.spec.Threshold {
 		d.rollback()
+		return
+	}
+	if !d.baselineReady() {
 		return
 	}
 	if !d.analyse() {
@@ -254,6 +260,7 @@ func (d *decider) rollback() {
 	}
 	d.setRoutes(100, 0, false)
 	d.out.ScaleCanaryDown = true
+	d.stopBaseline()
 	d.setPhase(PhaseFailed)
 	st.PreRolloutPassed = false
 	d.event(SeverityWarn, "Canary failed! Scaling down %s", d.key())
@@ -310,8 +317,13 @@ func (d *decider) confirmPromotion() bool {
 	return true
 }
 
-// promote copies the canary's template to the primary.
+// promote copies the canary's template to the primary. The baseline's
+// share of traffic returns to the primary, and the baseline goes.
 func (d *decider) promote() {
+	if r := d.obs.Routes; r.Baseline > 0 || d.spec.Baseline {
+		d.setRoutes(100-d.st().CanaryWeight, d.st().CanaryWeight, false)
+		d.stopBaseline()
+	}
 	d.event(SeverityInfo, "Copying %s template spec to %s-primary.%s", d.target(), d.spec.TargetName, d.spec.Namespace)
 	d.out.Promote = true
 	d.setPhase(PhasePromoting)

@@ -67,7 +67,8 @@ type Settings struct {
 	PassScore, MarginalScore float64
 }
 
-func (s Settings) withDefaults() Settings {
+// WithDefaults returns s with Kayenta's defaults for its zero fields.
+func (s Settings) WithDefaults() Settings {
 	if s.ConfidenceLevel == 0 {
 		s.ConfidenceLevel = 0.98
 	}
@@ -98,7 +99,24 @@ type Metric struct {
 	// AllowedDecrease 0.8 up to 20% lower. Defaults 1 (any significant
 	// change fails).
 	AllowedIncrease, AllowedDecrease float64
+	// NoData is what the metric counts as in the score when it has no
+	// data; NoDataExclude by default.
+	NoData NoDataRule
 }
+
+// NoDataRule says what a metric without data counts as in the score.
+type NoDataRule string
+
+// The no-data rules.
+const (
+	// NoDataExclude leaves the metric out of the score (Kayenta's
+	// default); half the metrics or more without data score 0.
+	NoDataExclude NoDataRule = ""
+	// NoDataFail counts the metric as failed (Kayenta's mustHaveData).
+	NoDataFail NoDataRule = "Fail"
+	// NoDataPass counts the metric as passed.
+	NoDataPass NoDataRule = "Pass"
+)
 
 // Input is one metric with both sides' samples over the same window.
 type Input struct {
@@ -110,7 +128,8 @@ type Input struct {
 type MetricResult struct {
 	Name  string
 	Class Class
-	// Failed: the class is in the metric's failing direction.
+	// Failed: the class is in the metric's failing direction, or the
+	// metric has no data and its NoData rule is NoDataFail.
 	Failed bool
 	// PValue of the two-sided Mann-Whitney test (1 when not tested).
 	PValue float64
@@ -139,12 +158,25 @@ type Result struct {
 
 // Judge classifies every input and scores the classifications.
 func Judge(s Settings, inputs []Input) Result {
-	s = s.withDefaults()
-	r := Result{Metrics: make([]MetricResult, len(inputs))}
+	metrics := make([]Metric, len(inputs))
+	results := make([]MetricResult, len(inputs))
 	for i, in := range inputs {
-		r.Metrics[i] = Classify(s, in)
+		metrics[i], results[i] = in.Metric, Classify(s, in)
 	}
-	r.Score, r.Reason = score(inputs, r.Metrics)
+	return Score(s, metrics, results)
+}
+
+// Score scores classifications, made by Classify or by NoDataResult, of
+// the metrics in the same order, and judges the score.
+func Score(s Settings, metrics []Metric, results []MetricResult) Result {
+	s = s.WithDefaults()
+	r := Result{Metrics: slices.Clone(results)}
+	for i := range r.Metrics {
+		if r.Metrics[i].Class == NoData {
+			r.Metrics[i].Failed = metrics[i].NoData == NoDataFail
+		}
+	}
+	r.Score, r.Reason = score(metrics, r.Metrics)
 	switch {
 	case r.Score >= s.PassScore:
 		r.Verdict = VerdictPass
@@ -159,7 +191,7 @@ func Judge(s Settings, inputs []Input) Result {
 // Classify compares one metric's canary samples with its baseline's.
 // Samples that are NaN or infinite are left out.
 func Classify(s Settings, in Input) MetricResult {
-	s = s.withDefaults()
+	s = s.WithDefaults()
 	canary, baseline := finite(in.Canary), finite(in.Baseline)
 	res := MetricResult{Name: in.Name, Class: Pass, PValue: 1, EffectSize: 1,
 		CanaryN: len(canary), BaselineN: len(baseline)}
@@ -194,6 +226,12 @@ func Classify(s Settings, in Input) MetricResult {
 func noData(res MetricResult, why string) MetricResult {
 	res.Class, res.Reason = NoData, why
 	return res
+}
+
+// NoDataResult is the classification of a metric the caller found to
+// have too little data to test, such as fewer samples than MinSamples.
+func NoDataResult(name, why string, canaryN, baselineN int) MetricResult {
+	return noData(MetricResult{Name: name, PValue: 1, EffectSize: 1, CanaryN: canaryN, BaselineN: baselineN}, why)
 }
 
 // fails tells whether a classification fails the metric: a change in the
@@ -242,28 +280,30 @@ func higherLower(c Class) string {
 }
 
 // score is Kayenta's weighted sum: the weight of the metrics that did not
-// fail over the weight of those with data, times 100. A failed critical
-// metric, or no data for half of the metrics or more, scores 0.
-func score(inputs []Input, results []MetricResult) (float64, string) {
+// fail over the weight of those counted, times 100. A metric without data
+// is left out, unless its NoData rule counts it as failed or passed. A
+// failed critical metric, or half of the metrics or more left out for lack
+// of data, scores 0.
+func score(metrics []Metric, results []MetricResult) (float64, string) {
 	var withData, passed float64
 	noData := 0
 	for i, res := range results {
-		w := inputs[i].Weight
+		w := metrics[i].Weight
 		if w <= 0 || math.IsNaN(w) || math.IsInf(w, 0) {
 			w = 1
 		}
 		switch {
-		case res.Class == NoData:
+		case res.Class == NoData && metrics[i].NoData == NoDataExclude:
 			noData++
 			continue
-		case res.Failed && inputs[i].Critical:
+		case res.Failed && metrics[i].Critical:
 			return 0, fmt.Sprintf("critical metric %s failed: %s", res.Name, res.Reason)
 		case !res.Failed:
 			passed += w
 		}
 		withData += w
 	}
-	if len(results) == 0 || 2*noData >= len(results) {
+	if len(results) == 0 || 2*noData >= len(results) || withData == 0 {
 		return 0, fmt.Sprintf("%d of %d metrics have no data", noData, len(results))
 	}
 	sc := math.Round(passed/withData*10000) / 100

@@ -102,6 +102,31 @@ func TestJudgeScores(t *testing.T) {
 	}
 }
 
+func TestScoreNoDataRules(t *testing.T) {
+	same := spread(100, 20, 30)
+	pass := Classify(Settings{}, Input{Canary: same, Baseline: same})
+	none := NoDataResult("b", "2 canary samples", 2, 30)
+	for _, c := range []struct {
+		rule    NoDataRule
+		score   float64
+		verdict Verdict
+		failed  bool
+	}{
+		{NoDataExclude, 0, VerdictFail, false}, // half the metrics without data
+		{NoDataFail, 50, VerdictFail, true},
+		{NoDataPass, 100, VerdictPass, false},
+	} {
+		r := Score(Settings{}, []Metric{{Name: "a"}, {Name: "b", NoData: c.rule}}, []MetricResult{pass, none})
+		if r.Score != c.score || r.Verdict != c.verdict || r.Metrics[1].Failed != c.failed || r.Metrics[1].Class != NoData {
+			t.Errorf("rule %q: score %v %s, metric %+v", c.rule, r.Score, r.Verdict, r.Metrics[1])
+		}
+	}
+	critical := Score(Settings{}, []Metric{{Name: "a", Weight: 9}, {Name: "b", NoData: NoDataFail, Critical: true}}, []MetricResult{pass, none})
+	if critical.Score != 0 || !strings.Contains(critical.Reason, "critical metric b failed") {
+		t.Errorf("a critical metric without data that must have it: %v %s", critical.Score, critical.Reason)
+	}
+}
+
 func TestJudgeThresholds(t *testing.T) {
 	same, slow := spread(100, 20, 30), spread(200, 40, 30)
 	inputs := []Input{
@@ -154,7 +179,7 @@ func FuzzJudge(f *testing.F) {
 			if !(m.PValue >= 0 && m.PValue <= 1) || m.Reason == "" {
 				t.Fatalf("metric %+v", m)
 			}
-			if m.Failed && m.Class != High && m.Class != Low {
+			if m.Failed && m.Class != High && m.Class != Low { // the default NoData rule never fails
 				t.Fatalf("failed with class %s", m.Class)
 			}
 		}

@@ -196,3 +196,24 @@ func normalCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
 
 // normalQuantile inverts normalCDF for p in (0, 1).
 func normalQuantile(p float64) float64 { return -math.Sqrt2 * math.Erfcinv(2*p) }
+
+// MinSamples is the smallest size n of two samples (n values each) whose
+// exact two-sided test can reach significance at the confidence level:
+// the smallest p-value of such a test is 2/C(2n, n). Below it every shift
+// passes for lack of evidence (n = 4 at 0.98: p ≥ 0.029).
+func MinSamples(level float64) int {
+	alpha := 1 - level
+	if !(alpha > 0 && alpha < 1) {
+		alpha = 0.02
+	}
+	for n := 1; ; n++ {
+		// C(2n, n) by the product formula, in float64
+		c := 1.0
+		for k := 1; k <= n; k++ {
+			c = c * float64(n+k) / float64(k)
+		}
+		if 2/c < alpha {
+			return n
+		}
+	}
+}

@@ -121,3 +121,26 @@ func nums(t *testing.T, s string) []float64 {
 	}
 	return out
 }
+
+func TestMinSamples(t *testing.T) {
+	for level, want := range map[float64]int{0.98: 5, 0.95: 4, 0.99: 5, 0.999: 7, 0: 5} {
+		if got := MinSamples(level); got != want {
+			t.Errorf("MinSamples(%v) = %d, want %d", level, got, want)
+		}
+	}
+	// at the minimum, fully separated samples are significant; one fewer
+	// value and they are not
+	for _, n := range []int{MinSamples(0.98), MinSamples(0.98) - 1} {
+		x, y := make([]float64, n), make([]float64, n)
+		for i := range n {
+			x[i], y[i] = float64(100+i), float64(i)
+		}
+		r, err := MannWhitney(x, y, 0.98)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if significant := r.PValue < 0.02; significant != (n == MinSamples(0.98)) {
+			t.Errorf("n=%d: p=%g", n, r.PValue)
+		}
+	}
+}

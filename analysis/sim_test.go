@@ -38,9 +38,9 @@ type sim struct {
 	baselineReady Readiness
 	samples       map[string][2]float64
 	trafficSince  time.Time
-	called  map[HookType][]string   // hooks called this tick
-	queried bool                    // metrics queried this tick
-	last    Decision
+	called        map[HookType][]string // hooks called this tick
+	queried       bool                  // metrics queried this tick
+	last          Decision
 }
 
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

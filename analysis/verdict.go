@@ -19,6 +19,11 @@ func (d *decider) checkMetrics() bool {
 		return true
 	}
 	if d.obs.Metrics == nil {
+		if d.st().RunStart.IsZero() && d.spec.Judge != nil {
+			// a run from before runs were timed (an upgrade): its
+			// samples start now
+			d.st().RunStart = d.now
+		}
 		d.out.Observe = &Need{Metrics: true, Window: Window{Start: d.st().RunStart, End: d.now}}
 		return false
 	}

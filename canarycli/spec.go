@@ -24,7 +24,12 @@ func providerOf(c *flaggerv1.Canary, meshProvider string) string {
 }
 
 // analysisSpec validates a Canary the way the controller does, with the
-// controller's shortest interval.
+// controller's shortest interval, and checks that its provider can route a
+// baseline when it has one.
 func analysisSpec(c *flaggerv1.Canary, provider string, minInterval time.Duration) (analysis.Spec, error) {
-	return analysis.Validate(controller.AnalysisCanary(c, provider), analysis.Limits{MinInterval: minInterval})
+	spec, err := analysis.Validate(controller.AnalysisCanary(c, provider), analysis.Limits{MinInterval: minInterval})
+	if err == nil && spec.Baseline {
+		err = controller.CheckBaselineProvider(provider)
+	}
+	return spec, err
 }

@@ -31,14 +31,34 @@ func AnalysisCanary(c *flaggerv1.Canary, provider string) analysis.Canary {
 	}
 	for _, m := range a.Metrics {
 		ms := analysis.MetricSpec{Name: m.Name, Threshold: m.Threshold, HasQuery: m.Query != "", HasTemplateRef: m.TemplateRef != nil,
-			NoDataPolicy: m.NoDataPolicy, ErrorRetries: m.ErrorRetries, Provider: provider}
+			NoDataPolicy: m.NoDataPolicy, ErrorRetries: m.ErrorRetries, Provider: provider, Interval: m.Interval, DryRun: m.DryRun}
 		if r := m.ThresholdRange; r != nil {
 			ms.Min, ms.Max = r.Min, r.Max
 		}
 		if m.TemplateRef != nil {
 			ms.Provider = "custom"
 		}
+		if cmp := m.Compare; cmp != nil {
+			ms.Compare = &analysis.CompareSpec{Against: string(cmp.Against), As: string(cmp.As)}
+		}
+		if j := m.Judge; j != nil {
+			ms.Judge = &analysis.JudgeMetricSpec{Direction: string(j.Direction), Critical: j.Critical,
+				AllowedIncrease: j.AllowedIncrease, AllowedDecrease: j.AllowedDecrease}
+			if j.Weight != 0 {
+				ms.Judge.Weight = &j.Weight
+			}
+		}
 		out.Metrics = append(out.Metrics, ms)
+	}
+	out.Baseline = c.BaselineEnabled()
+	if j := a.Judge; j != nil {
+		out.Judge = &analysis.JudgeSpec{}
+		if j.PassScore != 0 {
+			out.Judge.PassScore = &j.PassScore
+		}
+		if j.MarginalScore != 0 {
+			out.Judge.MarginalScore = &j.MarginalScore
+		}
 	}
 	return out
 }
@@ -64,14 +84,13 @@ func analysisStatus(s *flaggerv1.CanaryStatus) analysis.Status {
 		out.LastRequest = &analysis.RequestRecord{Op: string(r.Operation), ID: r.ID, Time: r.Time.Time, Accepted: r.Accepted, Message: r.Message}
 	}
 	for _, ch := range s.Checks {
-		out.Checks = append(out.Checks, analysis.Check{Metric: ch.Metric, Time: ch.Time.Time, Query: ch.Query, Value: ch.Value,
-			Min: ch.Min, Max: ch.Max, Verdict: analysis.Verdict(ch.Verdict), Failed: ch.Failed, Message: ch.Message})
+		out.Checks = append(out.Checks, analysisCheck(ch))
+	}
+	if s.RunStartTime != nil {
+		out.RunStart = s.RunStartTime.Time
 	}
 	return out
 }
-
-// maxQueryBytes bounds the query kept per check in the status.
-const maxQueryBytes = 1024
 
 // writeStatus copies a decided status into the Canary's status, with the
 // single Promoted condition whose reason is the phase.
@@ -108,12 +127,12 @@ func writeStatus(c *flaggerv1.Canary, s analysis.Status, now time.Time) {
 	}
 	st.Checks = nil
 	for _, ch := range s.Checks {
-		q := ch.Query
-		if len(q) > maxQueryBytes {
-			q = q[:maxQueryBytes]
-		}
-		st.Checks = append(st.Checks, flaggerv1.CheckResult{Metric: ch.Metric, Time: metav1.NewTime(ch.Time), Query: q, Value: ch.Value,
-			Min: ch.Min, Max: ch.Max, Verdict: flaggerv1.CheckVerdict(ch.Verdict), Failed: ch.Failed, Message: ch.Message})
+		st.Checks = append(st.Checks, checkResult(ch))
+	}
+	st.RunStartTime = nil
+	if !s.RunStart.IsZero() {
+		t := metav1.NewTime(s.RunStart)
+		st.RunStartTime = &t
 	}
 	setPromoted(c, now)
 }

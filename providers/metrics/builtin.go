@@ -48,11 +48,13 @@ type builtinQueries struct {
 const (
 	// Application-exported metrics (podinfo, the Prometheus Go client's
 	// conventions) relabelled by pod, as Flagger's bundled Prometheus does.
-	appSelector      = `kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"`
-	istioSelector    = `reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}"`
-	linkerdSelector  = `namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"`
-	nginxSelector    = `namespace="{{ namespace }}",ingress="{{ ingress }}",canary!=""`
-	contourSelector  = `envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+"`
+	appSelector     = `kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"`
+	istioSelector   = `reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}"`
+	linkerdSelector = `namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"`
+	nginxSelector   = `namespace="{{ namespace }}",ingress="{{ ingress }}",canary!=""`
+	// Contour's clusters are named after the services: <svc>-canary,
+	// <svc>-primary, <svc>-baseline.
+	contourSelector  = `envoy_cluster_name=~"{{ namespace }}_{{ service }}-{{ side }}_[0-9a-zA-Z-]+"`
 	notServerFailure = `!~"5.*"`
 )
 
@@ -165,7 +167,18 @@ func BuiltinQuery(provider, metricName string, m Model) (string, error) {
 		return "", fmt.Errorf("%w: metric %q is not builtin; the builtin metrics are %s and %s",
 			ErrInvalidQuery, metricName, RequestDuration, RequestSuccessRate)
 	}
-	return Render(provider+" "+metricName, tmpl, m)
+	q, err := Render(provider+" "+metricName, tmpl, m)
+	if err != nil || m.side() == SideCanary {
+		return q, err
+	}
+	// a query that reads the same for the other side would compare the
+	// canary with itself and always pass
+	canary, err := Render(provider+" "+metricName, tmpl, m.canary())
+	if err == nil && canary == q {
+		return "", fmt.Errorf("%w: provider %q's builtin %s query cannot tell the %s's traffic from the canary's; compare with a MetricTemplate instead",
+			ErrInvalidQuery, provider, metricName, m.side())
+	}
+	return q, err
 }
 
 // BuiltinProviders lists the provider names with builtin queries, sorted.

@@ -19,7 +19,7 @@ type IstioRouter struct {
 	Deps
 }
 
-var _ Router = (*IstioRouter)(nil)
+var _ BaselineRouter = (*IstioRouter)(nil)
 
 // The Istio objects are written as networking.istio.io/v1beta1, served
 // from Istio 1.5 on, the version Flagger writes.
@@ -31,10 +31,15 @@ var (
 // NewIstio returns the router of istio.
 func NewIstio(d Deps) Router { return &IstioRouter{Deps: d} }
 
-// Reconcile writes the DestinationRules and the VirtualService (at 100/0
-// when new), keeping the split of an existing VirtualService.
+// Reconcile writes the DestinationRules (of the baseline too, with
+// analysis.baseline) and the VirtualService (at 100/0 when new), keeping
+// the split of an existing VirtualService.
 func (r *IstioRouter) Reconcile(ctx context.Context, c *flaggerv1.Canary) error {
-	for _, host := range []string{primaryService(c), canaryService(c)} {
+	hosts := []string{primaryService(c), canaryService(c)}
+	if c.BaselineEnabled() {
+		hosts = append(hosts, c.BaselineServiceName())
+	}
+	for _, host := range hosts {
 		if err := r.destinationRule(ctx, c, host); err != nil {
 			return err
 		}
@@ -49,6 +54,25 @@ func (r *IstioRouter) SetRoutes(ctx context.Context, c *flaggerv1.Canary, primar
 		return err
 	}
 	return r.write(ctx, c, &split{primary: primaryWeight, canary: canaryWeight, mirrored: mirrored})
+}
+
+// SetBaselineRoutes writes the weights, with a destination for the
+// baseline.
+func (r *IstioRouter) SetBaselineRoutes(ctx context.Context, c *flaggerv1.Canary, primaryWeight, canaryWeight, baselineWeight int) error {
+	if err := checkWeights(c, primaryWeight, canaryWeight, baselineWeight); err != nil {
+		return err
+	}
+	return r.write(ctx, c, &split{primary: primaryWeight, canary: canaryWeight, baseline: baselineWeight})
+}
+
+// GetBaselineRoute reads the baseline's weight.
+func (r *IstioRouter) GetBaselineRoute(ctx context.Context, c *flaggerv1.Canary) (int, error) {
+	u := newUnstructured(virtualServiceGVK, c.Namespace, c.ApexServiceName())
+	if err := fetch(ctx, r.Deps, u); err != nil {
+		return 0, err
+	}
+	s, _ := vsSplit(c, u)
+	return s.baseline, nil
 }
 
 // GetRoutes reads the first http route that names both destinations.
@@ -109,7 +133,7 @@ func (r *IstioRouter) destinationRule(ctx context.Context, c *flaggerv1.Canary, 
 }
 
 // vsSplit reads the weights of the first http route with both
-// destinations, and whether it mirrors to the canary.
+// destinations (and the baseline's), and whether it mirrors to the canary.
 func vsSplit(c *flaggerv1.Canary, u *unstructured.Unstructured) (split, bool) {
 	routes, _, _ := unstructured.NestedSlice(u.Object, "spec", "http")
 	for _, h := range routes {
@@ -125,6 +149,8 @@ func vsSplit(c *flaggerv1.Canary, u *unstructured.Unstructured) (split, bool) {
 				s.primary, found = int(w), found+1
 			case canaryService(c):
 				s.canary, found = int(w), found+1
+			case c.BaselineServiceName():
+				s.baseline = int(w)
 			}
 		}
 		if found == 2 {

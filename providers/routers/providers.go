@@ -68,6 +68,18 @@ func Supported() []string {
 	return names
 }
 
+// BaselineProviders lists the providers whose router splits traffic three
+// ways (BaselineRouter), sorted.
+func BaselineProviders() []string {
+	var out []string
+	for _, n := range Supported() {
+		if _, ok := constructors[n](Deps{}).(BaselineRouter); ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // New returns the Router of a provider. An unknown provider, or one given
 // without its required version (such as "gatewayapi"), is an error that
 // names the valid providers; Warbler never falls back to another router.

@@ -14,6 +14,7 @@ import (
 	"github.com/warbler-dev/warbler/analysis"
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/canarycli/manifests"
+	"github.com/warbler-dev/warbler/providers/metrics"
 	"github.com/warbler-dev/warbler/providers/routers"
 )
 
@@ -77,19 +78,24 @@ func (a *App) lint(paths []string, mesh string) error {
 		return err
 	}
 	invalid, checked := 0, 0
+	files := map[string][]*manifests.Document{}
 	for _, path := range paths {
 		docs, err := a.readManifest(path)
 		if err != nil {
 			return err
 		}
-		for _, d := range docs {
+		files[path] = docs
+	}
+	templates := metricTemplates(files)
+	for _, path := range paths {
+		for _, d := range files[path] {
 			if !schemas.Check(d) {
 				fmt.Fprintf(a.Stdout, "%s: %s: skipped, not a %s object\n", path, d.Ref(), schemas.Group())
 				continue
 			}
 			checked++
 			if d.Kind == "Canary" && d.Valid() {
-				checkCanary(d, mesh)
+				checkCanary(d, mesh, templates)
 			}
 			if !d.Valid() {
 				invalid++
@@ -118,10 +124,11 @@ func (a *App) report(path string, d *manifests.Document) {
 	}
 }
 
-// checkCanary adds what the schema cannot express: the provider, and the
+// checkCanary adds what the schema cannot express: the provider, the
 // analysis's own validation (stepWeights increasing, metric sources,
-// no-data policies), with its notes as warnings.
-func checkCanary(d *manifests.Document, mesh string) {
+// no-data policies, the baseline), with its notes as warnings, and whether
+// relative and judged metrics can query the other side.
+func checkCanary(d *manifests.Document, mesh string, templates map[string]string) {
 	var c flaggerv1.Canary
 	if err := json.Unmarshal(d.JSON, &c); err != nil {
 		d.Add("", "cannot be read as a Canary: %v", err)
@@ -143,5 +150,8 @@ func checkCanary(d *manifests.Document, mesh string) {
 	}
 	for _, n := range spec.Notes {
 		d.Problems = append(d.Problems, manifests.Problem{Field: "spec.analysis", Message: n, Warning: true})
+	}
+	if err == nil {
+		checkSides(d, &c, metrics.BuiltinProvider(mesh, c.Spec.Provider), templates)
 	}
 }

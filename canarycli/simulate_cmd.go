@@ -25,10 +25,10 @@ type Simulation struct {
 	Iterations int      `json:"iterations,omitempty"`
 	Schedule   []int    `json:"schedule,omitempty"`
 	// Baseline: a baseline runs beside the canary with its weight.
-	Baseline bool `json:"baseline,omitempty"`
-	Notes      []string `json:"notes,omitempty"`
-	Promotion  SimRun   `json:"promotion"`
-	Rollback   SimRun   `json:"rollback"`
+	Baseline  bool     `json:"baseline,omitempty"`
+	Notes     []string `json:"notes,omitempty"`
+	Promotion SimRun   `json:"promotion"`
+	Rollback  SimRun   `json:"rollback"`
 }
 
 func (a *App) simulateCmd() *command {

@@ -1,9 +1,9 @@
 package canarycli
 
 import (
-	"math"
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"

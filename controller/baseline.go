@@ -46,7 +46,8 @@ func (t *tick) observeBaseline(ctx context.Context, obs *analysis.Observations, 
 		obs.BaselineReady = analysis.Readiness{Message: name + " not ready: it does not exist yet"}
 	}
 	br, ok := t.router.(routers.BaselineRouter)
-	if !ok {
+	if !ok || (!t.c.BaselineEnabled() && t.baseline == nil) {
+		// most canaries: nothing to read
 		return nil
 	}
 	b, err := br.GetBaselineRoute(ctx, t.c)

@@ -26,13 +26,17 @@ func judgeTemplates(ns, prom string) []client.Object {
 	return []client.Object{tmpl("latency", controllertest.MeanLatencyQuery), tmpl("success", controllertest.SuccessRateQuery)}
 }
 
-// Metrics of the releases below: relative checks against the baseline, the
-// judge's metrics, and a dry run that fails on every tick (a mean latency
-// of at most 5 ms, where podinfo takes 20 to 40).
+// Metrics of the releases below: relative checks against the baseline (of
+// the mean latency, and of the builtin success rate), the judge's metrics,
+// and a dry run that fails on every tick (a mean latency of at most 5 ms,
+// where podinfo takes 20 to 40). The mean, not the builtin 99th
+// percentile: on a loaded test machine a few requests wait for a core, and
+// the tail of 100 requests is noise.
 var (
 	relativeMetrics = []flaggerv1.CanaryMetric{
-		{Name: "request-duration", Interval: "5s", Compare: &flaggerv1.MetricComparison{Against: flaggerv1.CompareBaseline, As: flaggerv1.CompareRatio},
-			ThresholdRange: &flaggerv1.CanaryThresholdRange{Max: ptr.To(1.5)}},
+		{Name: "latency-ratio", Interval: "5s", TemplateRef: &flaggerv1.CrossNamespaceObjectReference{Name: "latency"},
+			Compare: &flaggerv1.MetricComparison{Against: flaggerv1.CompareBaseline, As: flaggerv1.CompareRatio},
+			ThresholdRange: &flaggerv1.CanaryThresholdRange{Max: ptr.To(1.3)}},
 		{Name: "request-success-rate", Interval: "5s", Compare: &flaggerv1.MetricComparison{Against: flaggerv1.CompareBaseline, As: flaggerv1.CompareDifference},
 			ThresholdRange: &flaggerv1.CanaryThresholdRange{Min: ptr.To(-1.0)}},
 	}
@@ -101,9 +105,9 @@ func TestRelativeChecksAndJudgeAgainstRealPrometheus(t *testing.T) {
 		sides.Canary("slow", 0)
 		setImage(t, ns, "podinfo", "ghcr.io/stefanprodan/podinfo:6.0.2")
 		failed := waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseFailed, 3*time.Minute, nil)
-		ch := lastFailed(t, failed, "request-duration")
-		if r := ch.Relative; ch.Value == nil || *ch.Value <= 1.5 || r == nil || r.Canary == nil || *r.Canary >= 500 || r.Reference == nil {
-			t.Fatalf("failing check %+v (relative %+v): want the canary over 1.5× the baseline yet under 500 ms", ch, ch.Relative)
+		ch := lastFailed(t, failed, "latency-ratio")
+		if r := ch.Relative; ch.Value == nil || *ch.Value <= 1.3 || r == nil || r.Canary == nil || *r.Canary >= 500 || r.Reference == nil {
+			t.Fatalf("failing check %+v (relative %+v): want the canary over 1.3× the baseline yet under 500 ms", ch, ch.Relative)
 		}
 		t.Logf("canary %.1f ms, baseline %.1f ms: %.2f×", *ch.Relative.Canary, *ch.Relative.Reference, *ch.Value)
 		logs.waitLog(t, "podinfo."+ns, ch.Message, 10*time.Second)
@@ -112,6 +116,8 @@ func TestRelativeChecksAndJudgeAgainstRealPrometheus(t *testing.T) {
 	t.Run("twice the latency is rolled back by the judge", func(t *testing.T) {
 		setMetrics(t, ns, judgedMetrics)
 		setImage(t, ns, "podinfo", "ghcr.io/stefanprodan/podinfo:6.0.3")
+		// the previous release failed: wait for this one to start
+		waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseProgressing, time.Minute, nil)
 		failed := waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseFailed, 3*time.Minute, nil)
 		j := lastFailed(t, failed, "judge")
 		if j.Judge == nil || j.Judge.Score == nil || *j.Judge.Score >= 75 || j.Judge.Verdict != "Fail" {

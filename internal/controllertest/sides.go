@@ -12,26 +12,31 @@ import (
 
 	"github.com/warbler-dev/warbler/internal/testenv"
 	"github.com/warbler-dev/warbler/loadtester/load"
+	"github.com/warbler-dev/warbler/providers/metrics"
 )
 
 // Sides are podinfo processes posing as the pods of a canary's primary,
 // baseline and canary in a namespace, scraped every second by a real
 // Prometheus through the labels Flagger's bundled Prometheus puts on pods,
 // and loaded at a constant rate by the load engine. The canary has several
-// variants (a fast and a slow build, say), each its own process and pod;
-// Canary chooses the one that gets the canary's traffic, so a test changes
-// what the canary does between releases. The pods of Kubernetes (kwok's)
-// serve nothing: these processes are what the metrics see.
+// variants (a fast and a slow build, say), each its own process; Canary
+// chooses the one that poses as the canary's pod and gets its traffic, so a
+// test changes what the canary does between releases. The pods of
+// Kubernetes (kwok's) serve nothing: these processes are what the metrics
+// see.
 type Sides struct {
 	// Prometheus to set as the canaries' metricsServer.
 	Prometheus *testenv.Prometheus
 	cfg        SidesConfig
+	stable     []testenv.ScrapeTarget
 	variants   map[string]*testenv.Podinfo
 	ctx        context.Context
+	t          testing.TB
 
-	mu     sync.Mutex
-	cancel context.CancelFunc // of the canary's load
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	current string
+	cancel  context.CancelFunc // of the canary's load
+	wg      sync.WaitGroup
 }
 
 // SidesConfig describes the processes of Sides.
@@ -51,7 +56,7 @@ type SidesConfig struct {
 }
 
 // StartSides starts the processes and loads the primary and the baseline;
-// the canary gets no traffic until Canary is called.
+// the canary is not scraped and gets no traffic until Canary is called.
 func StartSides(t testing.TB, cfg SidesConfig) *Sides {
 	t.Helper()
 	if cfg.Rate == 0 {
@@ -62,15 +67,12 @@ func StartSides(t testing.TB, cfg SidesConfig) *Sides {
 	}
 	primary := testenv.StartPodinfo(t, cfg.Target+"-primary", cfg.Stable...)
 	baseline := testenv.StartPodinfo(t, cfg.Target+"-baseline", cfg.Stable...)
-	s := &Sides{cfg: cfg, variants: map[string]*testenv.Podinfo{}}
-	targets := []testenv.ScrapeTarget{s.asPod(primary, cfg.Target+"-primary-5d8f7b9c4-x2x1q"), s.asPod(baseline, cfg.Target+"-baseline-6c7d8e9f1-a1b2c")}
-	for i, name := range slices.Sorted(maps.Keys(cfg.Variants)) {
-		p := testenv.StartPodinfo(t, cfg.Target+"-canary-"+name, cfg.Variants[name]...)
-		s.variants[name] = p
-		// every variant is a canary pod: only the one with traffic counts
-		targets = append(targets, s.asPod(p, fmt.Sprintf("%s-7d9c5f8b6-q8k%dm", cfg.Target, i)))
+	s := &Sides{cfg: cfg, variants: map[string]*testenv.Podinfo{}, t: t}
+	s.stable = []testenv.ScrapeTarget{s.asPod(primary, cfg.Target+"-primary-5d8f7b9c4-x2x1q"), s.asPod(baseline, cfg.Target+"-baseline-6c7d8e9f1-a1b2c")}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Variants)) {
+		s.variants[name] = testenv.StartPodinfo(t, cfg.Target+"-canary-"+name, cfg.Variants[name]...)
 	}
-	s.Prometheus = testenv.StartPrometheus(t, time.Second, targets...)
+	s.Prometheus = testenv.StartPrometheus(t, time.Second, s.stable...)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.ctx = ctx
 	t.Cleanup(func() { cancel(); s.wg.Wait() })
@@ -84,17 +86,29 @@ func (s *Sides) asPod(p *testenv.Podinfo, pod string) testenv.ScrapeTarget {
 		Labels: map[string]string{"kubernetes_namespace": s.cfg.Namespace, "kubernetes_pod_name": pod}}
 }
 
-// Canary sends the canary's traffic to a variant, errorPercent of it to
-// /status/500.
+// Canary makes a variant the canary's pod, scraped as
+// <target>-7d9c5f8b6-q8k2m, and sends it the canary's traffic, errorPercent
+// of it to /status/500. Only one variant is scraped at a time: podinfo
+// counts Prometheus' own scrapes in its latency histogram, so an idle
+// variant would still show in the canary's metrics.
 func (s *Sides) Canary(variant string, errorPercent int) {
+	s.t.Helper()
 	p, ok := s.variants[variant]
 	if !ok {
-		panic("no canary variant " + variant)
+		s.t.Fatalf("no canary variant %q", variant)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cancel != nil {
 		s.cancel()
+	}
+	if variant != s.current {
+		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+		defer cancel()
+		if err := s.Prometheus.Rescrape(ctx, append(slices.Clone(s.stable), s.asPod(p, s.cfg.Target+"-7d9c5f8b6-q8k2m"))...); err != nil {
+			s.t.Fatal(err)
+		}
+		s.current = variant
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	s.cancel = cancel
@@ -103,6 +117,26 @@ func (s *Sides) Canary(variant string, errorPercent int) {
 	if fail > 0 {
 		s.load(ctx, p.URL+"/status/500", fail)
 	}
+	// the canary's first tick must find the traffic measured: wait for a
+	// rate over 5s of every side
+	prom, err := metrics.NewPrometheus(metrics.PrometheusConfig{Address: s.Prometheus.URL})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	pods := append([]string{s.cfg.Target + "-7d9c5f8b6-q8k2m"}, s.stable[0].Labels["kubernetes_pod_name"], s.stable[1].Labels["kubernetes_pod_name"])
+	testenv.Eventually(s.t, time.Minute, func() error {
+		for _, pod := range pods {
+			q := fmt.Sprintf(`sum(rate(http_request_duration_seconds_count{kubernetes_namespace=%q,kubernetes_pod_name=%q,instance=%q}[5s]))`,
+				s.cfg.Namespace, pod, strings.TrimPrefix(p.URL, "http://"))
+			if pod != pods[0] {
+				q = fmt.Sprintf(`sum(rate(http_request_duration_seconds_count{kubernetes_namespace=%q,kubernetes_pod_name=%q}[5s]))`, s.cfg.Namespace, pod)
+			}
+			if v, err := prom.Query(s.ctx, q); err != nil || v == 0 {
+				return fmt.Errorf("no traffic of %s measured yet (%v)", pod, err)
+			}
+		}
+		return nil
+	})
 }
 
 // load runs the load engine at rate against url, bounded by the

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
@@ -142,6 +143,9 @@ func TestBaselineSplits(t *testing.T) {
 				}
 				if got := observe(t, d, ns); got != step {
 					t.Fatalf("after SetBaselineRoutes%v and Reconcile the object routes %v", step, got)
+				}
+				if provider == GatewayAPIV1 {
+					acceptRoute(t, d, ns, "podinfo", metav1.ConditionTrue, current)
 				}
 				p, cw, _, err := r.GetRoutes(ctx, c)
 				b, berr := br.GetBaselineRoute(ctx, c)

@@ -35,7 +35,7 @@ func judgeTemplates(ns, prom string) []client.Object {
 var (
 	relativeMetrics = []flaggerv1.CanaryMetric{
 		{Name: "latency-ratio", Interval: "5s", TemplateRef: &flaggerv1.CrossNamespaceObjectReference{Name: "latency"},
-			Compare: &flaggerv1.MetricComparison{Against: flaggerv1.CompareBaseline, As: flaggerv1.CompareRatio},
+			Compare:        &flaggerv1.MetricComparison{Against: flaggerv1.CompareBaseline, As: flaggerv1.CompareRatio},
 			ThresholdRange: &flaggerv1.CanaryThresholdRange{Max: ptr.To(1.3)}},
 		{Name: "request-success-rate", Interval: "5s", Compare: &flaggerv1.MetricComparison{Against: flaggerv1.CompareBaseline, As: flaggerv1.CompareDifference},
 			ThresholdRange: &flaggerv1.CanaryThresholdRange{Min: ptr.To(-1.0)}},
@@ -159,5 +159,3 @@ func lastFailed(t *testing.T, c *flaggerv1.Canary, metric string) flaggerv1.Chec
 	t.Fatalf("no failed %s check in the history: %+v", metric, c.Status.Checks)
 	return flaggerv1.CheckResult{}
 }
-
-

@@ -158,9 +158,10 @@ func FuzzJudge(f *testing.F) {
 		}
 		k := min(int(split), len(v))
 		canary, baseline := v[:k], v[k:]
+		rule := []NoDataRule{NoDataExclude, NoDataFail, NoDataPass}[int(split)%3]
 		r := Judge(Settings{}, []Input{
 			{Metric: Metric{Name: "x", Direction: Increase}, Canary: canary, Baseline: baseline},
-			{Metric: Metric{Name: "y", Direction: Either, Critical: true}, Canary: baseline, Baseline: canary},
+			{Metric: Metric{Name: "y", Direction: Either, Critical: true, NoData: rule}, Canary: baseline, Baseline: canary},
 		})
 		if !(r.Score >= 0 && r.Score <= 100) {
 			t.Fatalf("score %v", r.Score)
@@ -179,7 +180,7 @@ func FuzzJudge(f *testing.F) {
 			if !(m.PValue >= 0 && m.PValue <= 1) || m.Reason == "" {
 				t.Fatalf("metric %+v", m)
 			}
-			if m.Failed && m.Class != High && m.Class != Low { // the default NoData rule never fails
+			if m.Failed && m.Class != High && m.Class != Low && !(m.Class == NoData && m.Name == "y" && rule == NoDataFail) {
 				t.Fatalf("failed with class %s", m.Class)
 			}
 		}

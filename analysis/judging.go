@@ -122,7 +122,7 @@ func (d *decider) classify(m Metric, s judge.Settings) (judge.MetricResult, *Che
 	}
 	var canary, baseline []float64
 	if r.Samples != nil {
-		canary, baseline = finite(r.Samples.Canary), finite(r.Samples.Baseline)
+		canary, baseline = judge.Finite(r.Samples.Canary), judge.Finite(r.Samples.Baseline)
 	}
 	need := judge.MinSamples(s.ConfidenceLevel)
 	if len(canary) < need || len(baseline) < need {
@@ -147,7 +147,7 @@ func (d *decider) warmingUp(counted []Metric, s judge.Settings) string {
 		}
 		n := 0
 		if r.Samples != nil {
-			n = min(len(finite(r.Samples.Canary)), len(finite(r.Samples.Baseline)))
+			n = min(len(judge.Finite(r.Samples.Canary)), len(judge.Finite(r.Samples.Baseline)))
 		}
 		if n < need && d.now.Before(d.warmUpEnd(m, need)) {
 			waiting = append(waiting, fmt.Sprintf("%s has %d of the %d needed on each side", m.Name, n, need))
@@ -236,16 +236,6 @@ func failedReasons(r judge.Result) string {
 		return ""
 	}
 	return "; " + strings.Join(out, "; ")
-}
-
-func finite(v []float64) []float64 {
-	out := make([]float64, 0, len(v))
-	for _, f := range v {
-		if !math.IsNaN(f) && !math.IsInf(f, 0) {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // marginal tells a passing judgement with a marginal score.

@@ -114,16 +114,7 @@ func TestBaselineThroughARelease(t *testing.T) {
 			if s := bc.split(t, ns); s != [3]int{20, 40, 40} {
 				t.Errorf("waiting for promotion the split is %v, want 20/40/40", s)
 			}
-			if err := env.Client.Delete(context.Background(), getCanary(t, ns, "podinfo")); err != nil {
-				t.Fatal(err)
-			}
-			testenv.Eventually(t, 60*time.Second, func() error {
-				err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "podinfo"}, &flaggerv1.Canary{})
-				if !apierrors.IsNotFound(err) {
-					return fmt.Errorf("canary still there: %v", err)
-				}
-				return nil
-			})
+			deleteCanary(t, ns, "podinfo")
 			baselineGone(t, ns)
 		})
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -181,4 +182,21 @@ func (h *hookServer) count(name string) int {
 
 func (h *hookServer) hook(name string, typ flaggerv1.HookType) flaggerv1.CanaryWebhook {
 	return flaggerv1.CanaryWebhook{Name: name, Type: typ, URL: h.URL + "/" + name, Timeout: "5s"}
+}
+
+// deleteCanary deletes a Canary and waits until it is gone, its finalizer
+// done.
+func deleteCanary(t *testing.T, ns, name string) {
+	t.Helper()
+	if err := env.Client.Delete(context.Background(), getCanary(t, ns, name)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, func() error {
+		var c flaggerv1.Canary
+		err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &c)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("canary still there (finalizers %v, phase %s, %v)", c.Finalizers, c.Status.Phase, err)
+	})
 }

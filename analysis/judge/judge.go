@@ -192,7 +192,7 @@ func Score(s Settings, metrics []Metric, results []MetricResult) Result {
 // Samples that are NaN or infinite are left out.
 func Classify(s Settings, in Input) MetricResult {
 	s = s.WithDefaults()
-	canary, baseline := finite(in.Canary), finite(in.Baseline)
+	canary, baseline := Finite(in.Canary), Finite(in.Baseline)
 	res := MetricResult{Name: in.Name, Class: Pass, PValue: 1, EffectSize: 1,
 		CanaryN: len(canary), BaselineN: len(baseline)}
 	switch {
@@ -316,7 +316,8 @@ func score(metrics []Metric, results []MetricResult) (float64, string) {
 	return sc, fmt.Sprintf("%d of %d metrics failed, %d without data", failed, len(results), noData)
 }
 
-func finite(v []float64) []float64 {
+// Finite returns the values of v that are neither NaN nor infinite.
+func Finite(v []float64) []float64 {
 	out := make([]float64, 0, len(v))
 	for _, f := range v {
 		if !math.IsNaN(f) && !math.IsInf(f, 0) {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -15,16 +14,6 @@ import (
 	"github.com/warbler-dev/warbler/canarycli"
 	"github.com/warbler-dev/warbler/internal/controllertest"
 )
-
-// judgeTemplates are the MetricTemplates of the judged metrics: mean
-// latency and success rate of the pods of {{ target }}.
-func judgeTemplates(ns, prom string) []client.Object {
-	tmpl := func(name, query string) client.Object {
-		return &flaggerv1.MetricTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-			Spec: flaggerv1.MetricTemplateSpec{Provider: flaggerv1.MetricTemplateProvider{Type: "prometheus", Address: prom}, Query: query}}
-	}
-	return []client.Object{tmpl("latency", controllertest.MeanLatencyQuery), tmpl("success", controllertest.SuccessRateQuery)}
-}
 
 // Metrics of the releases below: relative checks against the baseline (of
 // the mean latency, and of the builtin success rate), the judge's metrics,
@@ -67,7 +56,7 @@ func TestRelativeChecksAndJudgeAgainstRealPrometheus(t *testing.T) {
 	c := canary(ns, "podinfo", "kubernetes:replicas", &flaggerv1.CanaryAnalysis{Interval: "2s", Threshold: 1, StepWeight: 25, MaxWeight: 50,
 		Baseline: &flaggerv1.CanaryBaseline{Enabled: true}, Metrics: append(append(append([]flaggerv1.CanaryMetric{}, relativeMetrics...), judgedMetrics...), dryRunMetric)})
 	c.Spec.MetricsServer = sides.Prometheus.URL
-	create(t, append(judgeTemplates(ns, sides.Prometheus.URL), deployment(ns, "podinfo", imageV1, 2), c)...)
+	create(t, append(sides.Templates(), deployment(ns, "podinfo", imageV1, 2), c)...)
 	waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseInitialized, 60*time.Second, nil)
 
 	t.Run("an identical canary passes, whatever the dry run says", func(t *testing.T) {

@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/internal/testenv"
 	"github.com/warbler-dev/warbler/loadtester/load"
 	"github.com/warbler-dev/warbler/providers/metrics"
@@ -163,6 +167,16 @@ const (
 	SuccessRateQuery = `sum(rate(http_request_duration_seconds_count{` + podSelector + `,status!~"5.*"}[{{ interval }}])) / ` +
 		`sum(rate(http_request_duration_seconds_count{` + podSelector + `}[{{ interval }}])) * 100`
 )
+
+// Templates are the MetricTemplates "latency" (MeanLatencyQuery) and
+// "success" (SuccessRateQuery) in the namespace, on this Prometheus.
+func (s *Sides) Templates() []client.Object {
+	tmpl := func(name, query string) client.Object {
+		return &flaggerv1.MetricTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: s.cfg.Namespace, Name: name},
+			Spec: flaggerv1.MetricTemplateSpec{Provider: flaggerv1.MetricTemplateProvider{Type: "prometheus", Address: s.Prometheus.URL}, Query: query}}
+	}
+	return []client.Object{tmpl("latency", MeanLatencyQuery), tmpl("success", SuccessRateQuery)}
+}
 
 // Delay is podinfo's flags for a random delay of min to max milliseconds.
 func Delay(min, max int) []string {

@@ -23,7 +23,6 @@ import (
 
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -80,15 +79,9 @@ func calibrate(b *testing.B) {
 	sides := controllertest.StartSides(b, controllertest.SidesConfig{Namespace: ns, Target: "podinfo", Stable: controllertest.Delay(20, 40),
 		Variants: map[string][]string{"same": controllertest.Delay(20, 40), "slow": controllertest.Delay(40, 80)}, Duration: 90 * time.Minute})
 	controllertest.Start(b, env, controllertest.Config{Namespaces: []string{ns}})
-	prom := sides.Prometheus.URL
-	tmpl := func(name, query string) client.Object {
-		return &flaggerv1.MetricTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-			Spec: flaggerv1.MetricTemplateSpec{Provider: flaggerv1.MetricTemplateProvider{Type: "prometheus", Address: prom}, Query: query}}
-	}
 	c := testenv.Canary(ns, "podinfo", "kubernetes:replicas", &flaggerv1.CanaryAnalysis{Interval: "2s", Threshold: 1, StepWeight: 25, MaxWeight: 50,
 		Baseline: &flaggerv1.CanaryBaseline{Enabled: true}, Metrics: judged})
-	env.Create(b, tmpl("latency", controllertest.MeanLatencyQuery), tmpl("success", controllertest.SuccessRateQuery),
-		testenv.Deployment(ns, "podinfo", "ghcr.io/stefanprodan/podinfo:6.0.0", 2), c)
+	env.Create(b, append(sides.Templates(), testenv.Deployment(ns, "podinfo", "ghcr.io/stefanprodan/podinfo:6.0.0", 2), c)...)
 	r := &releaser{b: b, ns: ns}
 	r.wait(flaggerv1.CanaryPhaseInitialized)
 

@@ -66,6 +66,7 @@ func (d *decider) decide() {
 		d.requeue(d.spec.Interval)
 		return
 	}
+	d.baselineDrift()
 	switch d.st().Phase {
 	case PhaseNone, PhaseInitializing:
 		d.initializing()

@@ -130,6 +130,8 @@ func (d *decider) startRun(msg string) {
 	d.clearHalt()
 	st.LastAppliedSpec = d.obs.Revision
 	st.TrackedConfigs = maps.Clone(d.obs.Configs)
+	st.RunStart = d.now
+	d.out.StartBaseline = d.spec.Baseline
 	d.step()
 }
 
@@ -159,6 +161,7 @@ func (d *decider) progressing() {
 		return
 	}
 	if d.spec.SkipAnalysis {
+		d.stopBaseline()
 		d.promoteWithoutAnalysis()
 		return
 	}
@@ -167,6 +170,9 @@ func (d *decider) progressing() {
 	}
 	if st.FailedChecks >= d.spec.Threshold {
 		d.rollback(ReasonThresholdReached, fmt.Sprintf("failed checks threshold reached %d", st.FailedChecks))
+		return
+	}
+	if !d.baselineReady() {
 		return
 	}
 	if !d.analyse() {
@@ -274,6 +280,7 @@ func (d *decider) rollback(r Reason, msg string) {
 	}
 	d.setRoutes(100, 0, false)
 	d.out.ScaleCanaryDown = true
+	d.stopBaseline()
 	d.setPhase(PhaseFailed)
 	st.PreRolloutPassed = false
 	d.event(SeverityWarn, "Canary failed! Scaling down %s", d.key())
@@ -331,8 +338,13 @@ func (d *decider) confirmPromotion() bool {
 	return true
 }
 
-// promote copies the canary's template to the primary.
+// promote copies the canary's template to the primary. The baseline's
+// share of traffic returns to the primary, and the baseline goes.
 func (d *decider) promote() {
+	if r := d.obs.Routes; r.Baseline > 0 || d.spec.Baseline {
+		d.setRoutes(100-d.st().CanaryWeight, d.st().CanaryWeight, false)
+		d.stopBaseline()
+	}
 	d.event(SeverityInfo, "Copying %s template spec to %s-primary.%s", d.target(), d.spec.TargetName, d.spec.Namespace)
 	d.out.Promote = true
 	d.setPhase(PhasePromoting)

@@ -35,7 +35,7 @@ func (d *decider) canary() {
 	}
 	next := NextWeight(d.spec, w)
 	st.CanaryWeight = next
-	d.setRoutes(100-next, next, false)
+	d.shift(next)
 	d.event(SeverityInfo, "Advance %s canary weight %d", d.key(), next)
 }
 

@@ -1,6 +1,10 @@
 package analysis
 
-import "time"
+import (
+	"time"
+
+	"github.com/warbler-dev/warbler/analysis/judge"
+)
 
 // Phase is where a canary is in its lifecycle; the values are Flagger's.
 type Phase string
@@ -72,6 +76,13 @@ type Spec struct {
 	Metrics []Metric
 	// HistoryLimit is how many releases status.history keeps.
 	HistoryLimit int
+	// Baseline runs <target>-baseline, the primary's version at the
+	// canary's size and with the canary's share of traffic, for relative
+	// checks and the judge (analysis.baseline).
+	Baseline bool
+	// Judge holds the statistical judge's settings; nil when no metric is
+	// judged.
+	Judge *judge.Settings
 	// Notes are remarks made while validating (for example the kubernetes
 	// provider turning stepWeight into 10 iterations); they are logged.
 	Notes []string
@@ -139,6 +150,18 @@ type Metric struct {
 	ErrorRetries int
 	// Provider names the source in messages ("istio", "custom").
 	Provider string
+	// Compare, when set, makes the check relative: the thresholds bound
+	// the canary's value relative to the baseline's or the primary's.
+	Compare *Compare
+	// Judge, when set, has the statistical judge compare the canary's
+	// samples with the baseline's instead of checking a value.
+	Judge *judge.Metric
+	// Step is the spacing and the window of a judged metric's samples
+	// (metrics[].interval).
+	Step time.Duration
+	// DryRun: the check runs and is recorded, but never counts as a
+	// failed check nor holds the release.
+	DryRun bool
 }
 
 // Status is the canary's memory: the controller stores it in the Canary's
@@ -177,6 +200,9 @@ type Status struct {
 	Paused bool
 	// LastRequest is the last imperative request handled.
 	LastRequest *RequestRecord
+	// RunStart is when the current run started (the canary was scaled up,
+	// or restarted for a newer revision); the judge samples from then on.
+	RunStart time.Time
 }
 
 // Request is an imperative operation asked of a canary (kubectl canary
@@ -221,6 +247,14 @@ type Check struct {
 	// ReleaseID is the Release the check belongs to; 0 when it was
 	// recorded before releases were numbered.
 	ReleaseID int
+	// DryRun: the metric is a dry run; Failed is never set.
+	DryRun bool
+	// Relative holds both sides of a relative check; Value is then the
+	// ratio or difference that Min and Max bound.
+	Relative *Relative
+	// Judged holds the statistics of a metric judged by the judge, or of
+	// the judgement itself (metric JudgeCheck).
+	Judged *Judged
 }
 
 // Verdict is the outcome of a check.
@@ -251,6 +285,10 @@ type Observations struct {
 	TargetMatchesPrimary bool
 	PrimaryReady         Readiness
 	CanaryReady          Readiness
+	// BaselineRunning: <target>-baseline exists; BaselineReady is its
+	// readiness (analysis.baseline).
+	BaselineRunning bool
+	BaselineReady   Readiness
 	// Routes is the split read back from the router.
 	Routes Routes
 	// Deleting: the Canary is being deleted and holds the finalizer.
@@ -274,10 +312,11 @@ type Readiness struct {
 	Message string
 }
 
-// Routes is a traffic split.
+// Routes is a traffic split. Baseline is the share of the baseline
+// (analysis.baseline), taken from the primary's; the three add up to 100.
 type Routes struct {
-	Primary, Canary int
-	Mirrored        bool
+	Primary, Canary, Baseline int
+	Mirrored                  bool
 }
 
 // HookResult is the outcome of one webhook call.
@@ -297,6 +336,17 @@ type MetricResult struct {
 	Outcome QueryOutcome
 	// Err is the error text when Outcome is not QueryOK.
 	Err string
+	// Against is the same query's result for the other side of a
+	// relative check (Metric.Compare): the baseline or the primary.
+	Against *MetricResult
+	// Samples of a judged metric (Metric.Judge) over the Need's window,
+	// one per step; a side without data has none.
+	Samples *Samples
+}
+
+// Samples are both sides of a judged metric.
+type Samples struct {
+	Canary, Baseline []float64
 }
 
 // QueryOutcome classifies a metric query.
@@ -322,8 +372,15 @@ type Need struct {
 	Hooks  HookType
 	Phase  Phase
 	StopOn StopRule
-	// Metrics: every metric must be queried.
+	// Metrics: every metric must be queried; judged metrics over
+	// Window.
 	Metrics bool
+	Window  Window
+}
+
+// Window is the time range of a judged metric's samples.
+type Window struct {
+	Start, End time.Time
 }
 
 // StopRule tells when to stop running a list of hooks.
@@ -398,9 +455,15 @@ type Decision struct {
 	// Promote copies the target's template (and configs, autoscaler) to
 	// the primary.
 	Promote bool
+	// StartBaseline creates <target>-baseline (and its service) from the
+	// primary's template at the canary's size, unless it exists.
+	StartBaseline bool
 	// ScaleCanaryDown scales the target to zero after a promotion or a
 	// rollback; traffic has left it by then.
 	ScaleCanaryDown bool
+	// StopBaseline scales the baseline to zero and removes it with its
+	// service; traffic has left it by then.
+	StopBaseline bool
 	// Finalize reverts what Warbler changed, for a Canary being deleted
 	// with revertOnDeletion; the finalizer is removed once it succeeds.
 	Finalize bool

@@ -29,6 +29,29 @@ type Canary struct {
 	Suspend      bool
 	Webhooks     []Webhook
 	Metrics      []MetricSpec
+	// Baseline is analysis.baseline.enabled.
+	Baseline bool
+	// Judge is analysis.judge.
+	Judge *JudgeSpec
+}
+
+// JudgeSpec is spec.analysis.judge: the judgement's score thresholds, out
+// of 100; nil keeps the defaults (95 and 75).
+type JudgeSpec struct {
+	PassScore, MarginalScore *int
+}
+
+// CompareSpec is a spec.analysis.metrics[].compare entry.
+type CompareSpec struct {
+	Against, As string
+}
+
+// JudgeMetricSpec is a spec.analysis.metrics[].judge entry.
+type JudgeMetricSpec struct {
+	Direction                        string
+	Weight                           *int
+	Critical                         bool
+	AllowedIncrease, AllowedDecrease *float64
 }
 
 // Webhook is a spec.analysis.webhooks entry.
@@ -55,6 +78,11 @@ type MetricSpec struct {
 	// Provider names the source in messages: the mesh provider for builtin
 	// metrics, the template's provider type otherwise.
 	Provider string
+	// Interval is metrics[].interval ("1m" when empty).
+	Interval string
+	Compare  *CompareSpec
+	Judge    *JudgeMetricSpec
+	DryRun   bool
 }
 
 // Limits are controller-wide settings that bound a spec.
@@ -138,6 +166,9 @@ func Validate(c Canary, lim Limits) (Spec, error) {
 			return Spec{}, err
 		}
 		s.Metrics = append(s.Metrics, metric)
+	}
+	if err := validateBaseline(c, &s); err != nil {
+		return Spec{}, err
 	}
 	return s, nil
 }
@@ -228,6 +259,10 @@ func validateMetric(i int, m MetricSpec) (Metric, error) {
 	}
 	if m.ErrorRetries != nil {
 		out.ErrorRetries = *m.ErrorRetries
+	}
+	out.DryRun = m.DryRun
+	if err := validateRelative(field, m, &out); err != nil {
+		return Metric{}, err
 	}
 	return out, nil
 }

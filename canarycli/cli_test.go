@@ -322,10 +322,11 @@ func TestHelpOfEveryCommand(t *testing.T) {
 	if len(cmds) < 14 {
 		t.Fatalf("--help lists %d commands: %v", len(cmds), cmds)
 	}
-	// every command prints data but completion, which prints a script
+	// every command prints data but completion, which prints a script, and
+	// dashboard, which serves pages
 	prints := map[string]bool{}
 	for _, c := range cmds {
-		prints[c] = c != "completion"
+		prints[c] = c != "completion" && c != "dashboard"
 	}
 	offline := map[string]bool{"lint": true, "simulate": true, "completion": true}
 	singleDash := regexp.MustCompile(`(?m)^\s+-[a-z][a-z-]+\b`)
@@ -380,4 +381,83 @@ func TestCompleteProtocol(t *testing.T) {
 	if code != canarycli.ExitUsage || out != "" {
 		t.Errorf("completion tcsh: exit %d, stdout %q", code, out)
 	}
+}
+
+// judgedCanary runs a baseline, relative checks, the judge and a dry run.
+const judgedCanary = `apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata:
+  name: podinfo
+  namespace: test
+spec:
+  provider: gatewayapi:v1
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service:
+    port: 9898
+    gatewayRefs: [{name: public, namespace: gateway}]
+  analysis:
+    interval: 1m
+    threshold: 2
+    stepWeight: 10
+    maxWeight: 30
+    baseline: {enabled: true}
+    judge: {passScore: 95, marginalScore: 75}
+    metrics:
+    - name: request-duration
+      interval: 1m
+      compare: {against: Baseline}
+      thresholdRange: {max: 1.2}
+    - name: latency
+      templateRef: {name: latency}
+      interval: 30s
+      judge: {direction: Increase}
+    - name: cpu
+      templateRef: {name: cpu}
+      thresholdRange: {max: 80}
+      dryRun: true
+---
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata:
+  name: latency
+  namespace: test
+spec:
+  provider: {type: prometheus, address: http://prometheus:9090}
+  query: sum(rate(http_request_duration_seconds_sum{pod=~"{{ target }}-.*"}[{{ interval }}]))
+`
+
+func TestLintBaselineRelativeAndJudge(t *testing.T) {
+	code, stdout, _ := run(t, judgedCanary, "lint", "-f", "-")
+	if code != canarycli.ExitOK || strings.Count(stdout, ": valid") != 2 {
+		t.Fatalf("exit %d, stdout %q, want both documents valid", code, stdout)
+	}
+	cases := []struct{ from, to, want string }{
+		{"provider: gatewayapi:v1", "provider: nginx", "error: spec.analysis.baseline: provider nginx cannot split traffic three ways (primary, canary and baseline); the baseline works with"},
+		{"baseline: {enabled: true}", "baseline: {enabled: false}", "error: spec.analysis: metrics[].judge and metrics[].compare.against: Baseline need analysis.baseline.enabled"},
+		{"maxWeight: 30", "maxWeight: 60", "with analysis.baseline, maxWeight (or the last of stepWeights) must be set to 50 or less"},
+		{"type: prometheus, address", "type: loadtest, address", "error: spec.analysis.metrics[1].judge: metric template latency uses provider loadtest, which reads the canary's own results; it cannot query the baseline"},
+		{"    - name: cpu\n", "    - name: judge\n", `error: spec.analysis.metrics[2].name: "judge" names the judgement in status.checks`},
+	}
+	for _, tc := range cases {
+		code, stdout, _ := run(t, strings.Replace(judgedCanary, tc.from, tc.to, 1), "lint", "-f", "-")
+		if code != canarycli.ExitFailed || !strings.Contains(stdout, tc.want) {
+			t.Errorf("%s: exit %d, stdout %q, want exit 1 and %q", tc.to, code, stdout, tc.want)
+		}
+	}
+	// nginx's builtin queries read the same for the canary and the primary
+	nginx := strings.Replace(validCanary, "provider: kubernetes:replicas", "provider: nginx", 1)
+	nginx = strings.Replace(nginx, "      thresholdRange:\n        max: 500", "      compare: {against: Primary}\n      thresholdRange:\n        max: 1.5", 1)
+	code, stdout, _ = run(t, nginx, "lint", "-f", "-")
+	want := `error: spec.analysis.metrics[1].compare: provider "nginx"'s builtin request-duration query cannot tell the primary's traffic from the canary's`
+	if code != canarycli.ExitFailed || !strings.Contains(stdout, want) {
+		t.Errorf("nginx compare: exit %d, stdout %q, want %q", code, stdout, want)
+	}
+}
+
+func TestSimulateBaselineGolden(t *testing.T) {
+	code, stdout, stderr := run(t, judgedCanary, "simulate", "-f", "-")
+	if code != canarycli.ExitOK {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+	golden.Check(t, "simulate_baseline.golden", stdout)
 }

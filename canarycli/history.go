@@ -171,19 +171,26 @@ func (a *App) renderChecks(c *flaggerv1.Canary, checks []flaggerv1.CheckResult, 
 	t.addText("AGE", "METRIC", "VALUE", "THRESHOLD", "VERDICT", "FAILED", "MESSAGE")
 	for _, ch := range checks {
 		value := "-"
-		if ch.Value != nil {
-			value = alerts.FormatValue(*ch.Value)
+		if ch.Value != nil || ch.Judge != nil {
+			value = valueText(ch)
 		}
 		threshold := alerts.Range(ch.Min, ch.Max)
 		if threshold == "" {
 			threshold = "-"
 		}
-		failed := "no"
-		if ch.Failed {
+		failed, health := "no", verdictHealth(ch.Verdict)
+		switch {
+		case ch.Failed:
 			failed = "yes"
+		case ch.DryRun:
+			// recorded, never counted
+			failed = "no (dry run)"
+			if health == Bad {
+				health = Warning
+			}
 		}
 		t.add(cell{text: age(now, ch.Time.Time)}, cell{text: ch.Metric}, cell{text: value}, cell{text: threshold},
-			st.status(verdictHealth(ch.Verdict), string(ch.Verdict)), cell{text: failed}, cell{text: strings.TrimSpace(oneLine(ch.Message))})
+			st.status(health, string(ch.Verdict)), cell{text: failed}, cell{text: strings.TrimSpace(oneLine(ch.Message + checkDetail(ch)))})
 	}
 	t.write(a.Stdout)
 }

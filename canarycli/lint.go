@@ -14,6 +14,7 @@ import (
 	"github.com/warbler-dev/warbler/analysis"
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/canarycli/manifests"
+	"github.com/warbler-dev/warbler/providers/metrics"
 	"github.com/warbler-dev/warbler/providers/routers"
 )
 
@@ -78,12 +79,17 @@ func (a *App) lint(paths []string, mesh string) error {
 	}
 	invalid, checked := 0, 0
 	results := []LintResult{}
+	files := map[string][]*manifests.Document{}
 	for _, path := range paths {
 		docs, err := a.readManifest(path)
 		if err != nil {
 			return err
 		}
-		for _, d := range docs {
+		files[path] = docs
+	}
+	templates := metricTemplates(files)
+	for _, path := range paths {
+		for _, d := range files[path] {
 			res := LintResult{File: path, Document: d.Index, Line: d.Line, Kind: d.Kind, Name: d.Name}
 			if !schemas.Check(d) {
 				res.Skipped = true
@@ -95,7 +101,7 @@ func (a *App) lint(paths []string, mesh string) error {
 			}
 			checked++
 			if d.Kind == "Canary" && d.Valid() {
-				checkCanary(d, mesh)
+				checkCanary(d, mesh, templates)
 			}
 			if !d.Valid() {
 				invalid++
@@ -136,10 +142,11 @@ func (a *App) report(path string, d *manifests.Document) {
 	}
 }
 
-// checkCanary adds what the schema cannot express: the provider, and the
+// checkCanary adds what the schema cannot express: the provider, the
 // analysis's own validation (stepWeights increasing, metric sources,
-// no-data policies), with its notes as warnings.
-func checkCanary(d *manifests.Document, mesh string) {
+// no-data policies, the baseline), with its notes as warnings, and whether
+// relative and judged metrics can query the other side.
+func checkCanary(d *manifests.Document, mesh string, templates map[string]string) {
 	var c flaggerv1.Canary
 	if err := json.Unmarshal(d.JSON, &c); err != nil {
 		d.Add("", "cannot be read as a Canary: %v", err)
@@ -161,6 +168,9 @@ func checkCanary(d *manifests.Document, mesh string) {
 	}
 	for _, n := range spec.Notes {
 		d.Problems = append(d.Problems, manifests.Problem{Field: "spec.analysis", Message: n, Warning: true})
+	}
+	if err == nil {
+		checkSides(d, &c, metrics.BuiltinProvider(mesh, c.Spec.Provider), templates)
 	}
 }
 

@@ -225,6 +225,10 @@ func checksNode(checks []flaggerv1.CheckResult) Node {
 	n := Node{Kind: "Checks", Name: "checks", Status: "Passing", Health: Healthy}
 	for _, ch := range checks {
 		h := verdictHealth(ch.Verdict)
+		if h == Bad && ch.DryRun {
+			// a dry run never fails the release
+			h = Warning
+		}
 		if h == Bad {
 			n.Status, n.Health = "Failing", Bad
 		}

@@ -31,18 +31,27 @@ func (t *tick) apply(ctx context.Context, d analysis.Decision) error {
 		}
 	}
 	if d.Routes != nil {
-		if err := t.router.SetRoutes(ctx, t.c, d.Routes.Primary, d.Routes.Canary, d.Routes.Mirrored); err != nil {
-			return fmt.Errorf("setting routes of canary %s to %d/%d: %w", t.c.Key(), d.Routes.Primary, d.Routes.Canary, err)
+		if err := t.setRoutes(ctx, *d.Routes); err != nil {
+			return err
 		}
-		t.r.prom.weight(t.c, d.Routes.Primary, d.Routes.Canary)
 	}
 	if d.Promote {
 		if err := t.promote(ctx); err != nil {
 			return err
 		}
 	}
+	if d.StartBaseline {
+		if err := t.startBaseline(ctx); err != nil {
+			return err
+		}
+	}
 	if d.ScaleCanaryDown {
 		if err := t.scaleTarget(ctx, 0); err != nil {
+			return err
+		}
+	}
+	if d.StopBaseline {
+		if err := t.stopBaseline(ctx); err != nil {
 			return err
 		}
 	}
@@ -58,6 +67,11 @@ func (t *tick) apply(ctx context.Context, d analysis.Decision) error {
 		}
 	}
 	t.emit(d.Events)
+	for _, ch := range d.Status.Checks {
+		if ch.Time.Equal(t.now) {
+			t.r.prom.check(t.c, ch)
+		}
+	}
 	if d.PostHooks {
 		t.postRollout(ctx, d.Status)
 	}
@@ -69,6 +83,25 @@ func (t *tick) apply(ctx context.Context, d analysis.Decision) error {
 	}
 	t.r.prom.status(t.c, d.Status.Phase)
 	t.r.prom.outcome(t.c, t.spec.Strategy, d.Outcome)
+	return nil
+}
+
+// setRoutes applies a split: through the BaselineRouter when the baseline
+// has a share of it.
+func (t *tick) setRoutes(ctx context.Context, r analysis.Routes) error {
+	var err error
+	if br, ok := t.router.(routers.BaselineRouter); ok && r.Baseline > 0 {
+		err = br.SetBaselineRoutes(ctx, t.c, r.Primary, r.Canary, r.Baseline)
+	} else {
+		err = t.router.SetRoutes(ctx, t.c, r.Primary, r.Canary, r.Mirrored)
+	}
+	if err != nil {
+		return fmt.Errorf("setting routes of canary %s to %d/%d/%d: %w", t.c.Key(), r.Primary, r.Canary, r.Baseline, err)
+	}
+	t.r.prom.weight(t.c, r.Primary, r.Canary)
+	if t.c.BaselineEnabled() || r.Baseline > 0 {
+		t.r.prom.weightVec.WithLabelValues(t.c.BaselineName(), t.c.Namespace).Set(float64(r.Baseline))
+	}
 	return nil
 }
 

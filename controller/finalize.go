@@ -65,6 +65,9 @@ func (t *tick) finalize(ctx context.Context, d analysis.Decision) error {
 	if err := t.router.Finalize(ctx, t.c); err != nil {
 		return fmt.Errorf("finalizing routes of canary %s: %w", t.c.Key(), err)
 	}
+	if err := t.stopBaseline(ctx); err != nil {
+		return err
+	}
 	patch := client.MergeFrom(t.c.DeepCopy())
 	controllerutil.RemoveFinalizer(t.c, FinalizerName)
 	if err := t.r.Client.Patch(ctx, t.c, patch); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -201,4 +202,21 @@ func checkEnded(t *testing.T, c *flaggerv1.Canary, outcome flaggerv1.ReleaseOutc
 		t.Errorf("release %+v: want it ended %s, reason %s, a message with %q, revision %s, its images", *r, outcome, reason, message, st.LastAppliedSpec)
 	}
 	return r
+}
+
+// deleteCanary deletes a Canary and waits until it is gone, its finalizer
+// done.
+func deleteCanary(t *testing.T, ns, name string) {
+	t.Helper()
+	if err := env.Client.Delete(context.Background(), getCanary(t, ns, name)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, func() error {
+		var c flaggerv1.Canary
+		err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &c)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("canary still there (finalizers %v, phase %s, %v)", c.Finalizers, c.Status.Phase, err)
+	})
 }

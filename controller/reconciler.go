@@ -30,9 +30,11 @@ import (
 	"github.com/warbler-dev/warbler/webhooks"
 )
 
-// MetricRunner runs the query of one metric check of a canary.
+// MetricRunner runs the query of one metric check of a canary: of the
+// canary and of the other side of a relative check, and, for a judged
+// metric, of the canary and the baseline over the window.
 type MetricRunner interface {
-	Run(ctx context.Context, c *flaggerv1.Canary, m flaggerv1.CanaryMetric, provider string) analysis.MetricResult
+	Run(ctx context.Context, c *flaggerv1.Canary, m flaggerv1.CanaryMetric, provider string, window analysis.Window) analysis.MetricResult
 }
 
 // Notifier sends alerts. Send must not block the tick.

@@ -351,17 +351,7 @@ func TestRoutersThroughARelease(t *testing.T) {
 				t.Errorf("after the rollback the object routes %v, want 100/0", w)
 			}
 
-			if err := env.Client.Delete(context.Background(), getCanary(t, ns, "podinfo")); err != nil {
-				t.Fatal(err)
-			}
-			testenv.Eventually(t, 60*time.Second, func() error {
-				var c flaggerv1.Canary
-				err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "podinfo"}, &c)
-				if apierrors.IsNotFound(err) {
-					return nil
-				}
-				return fmt.Errorf("canary still there (finalizers %v, phase %s)", c.Finalizers, c.Status.Phase)
-			})
+			deleteCanary(t, ns, "podinfo")
 			if rc.removed {
 				testenv.Eventually(t, 60*time.Second, func() error {
 					if w, ok := rc.weights(t, ns); ok {

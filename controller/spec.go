@@ -35,8 +35,7 @@ func analysisStatus(s *flaggerv1.CanaryStatus) analysis.Status {
 		out.LastRequest = &rec
 	}
 	for _, ch := range s.Checks {
-		out.Checks = append(out.Checks, analysis.Check{Metric: ch.Metric, Time: ch.Time.Time, Query: ch.Query, Value: ch.Value,
-			Min: ch.Min, Max: ch.Max, Verdict: analysis.Verdict(ch.Verdict), Failed: ch.Failed, Message: ch.Message, ReleaseID: ch.ReleaseID})
+		out.Checks = append(out.Checks, analysisCheck(ch))
 	}
 	for _, r := range s.History {
 		rel := analysis.Release{ID: r.ID, Revision: r.Revision, Images: r.Images, Start: r.StartTime.Time,
@@ -49,6 +48,9 @@ func analysisStatus(s *flaggerv1.CanaryStatus) analysis.Status {
 			rel.Requests = append(rel.Requests, fromRequestRecord(q))
 		}
 		out.History = append(out.History, rel)
+	}
+	if s.RunStartTime != nil {
+		out.RunStart = s.RunStartTime.Time
 	}
 	return out
 }
@@ -117,12 +119,16 @@ func writeStatus(c *flaggerv1.Canary, s analysis.Status, now time.Time) {
 	}
 	st.Checks = nil
 	for _, ch := range s.Checks {
-		st.Checks = append(st.Checks, flaggerv1.CheckResult{Metric: ch.Metric, Time: metav1.NewTime(ch.Time), Query: cut(ch.Query, maxTextBytes), Value: ch.Value,
-			Min: ch.Min, Max: ch.Max, Verdict: flaggerv1.CheckVerdict(ch.Verdict), Failed: ch.Failed, Message: cut(ch.Message, maxTextBytes), ReleaseID: ch.ReleaseID})
+		st.Checks = append(st.Checks, checkResult(ch))
 	}
 	st.History = nil
 	for _, r := range s.History {
 		st.History = append(st.History, toRelease(r))
+	}
+	st.RunStartTime = nil
+	if !s.RunStart.IsZero() {
+		t := metav1.NewTime(s.RunStart)
+		st.RunStartTime = &t
 	}
 	setPromoted(c, now)
 }

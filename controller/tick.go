@@ -30,6 +30,7 @@ type tick struct {
 	router   routers.Router
 	target   *workload
 	primary  *workload
+	baseline *workload // analysis.baseline; nil when none runs
 	// obj is the target when it is a Service or a Knative Service, which
 	// have no -primary workload; target and primary are nil then.
 	obj     objectTarget
@@ -131,6 +132,9 @@ func (t *tick) validate() error {
 		return &analysis.SpecError{Field: "spec.provider", Msg: err.Error()}
 	}
 	t.router = router
+	if err := t.checkBaselineRouter(); err != nil {
+		return err
+	}
 	return t.checkRefs()
 }
 
@@ -183,6 +187,9 @@ func (t *tick) findTarget(ctx context.Context) error {
 		return err
 	}
 	if t.primary, err = getWorkload(ctx, t.r.Client, ref.Kind, t.c.Namespace, t.c.PrimaryName()); err != nil {
+		return err
+	}
+	if err := t.findBaseline(ctx); err != nil {
 		return err
 	}
 	if t.r.Options.EnableConfigTracking {
@@ -264,10 +271,7 @@ func (t *tick) observe(ctx context.Context) (analysis.Observations, error) {
 	if a != nil && a.CanaryReadyThreshold != nil {
 		canaryThreshold = *a.CanaryReadyThreshold
 	}
-	deadline := 600 * time.Second
-	if p := t.c.Spec.ProgressDeadlineSeconds; p != nil {
-		deadline = time.Duration(*p) * time.Second
-	}
+	deadline := progressDeadline(t.c)
 	key := t.c.Spec.TargetRef.Name + "." + t.c.Namespace
 	if t.obj != nil {
 		obs.PrimaryReady, obs.CanaryReady = t.obj.readiness()
@@ -286,7 +290,15 @@ func (t *tick) observe(ctx context.Context) (analysis.Observations, error) {
 	}
 	obs.Routes = analysis.Routes{Primary: p, Canary: c, Mirrored: mirrored}
 	t.r.prom.weight(t.c, p, c)
-	return obs, nil
+	return obs, t.observeBaseline(ctx, &obs, canaryThreshold)
+}
+
+// progressDeadline is spec.progressDeadlineSeconds, 600s by default.
+func progressDeadline(c *flaggerv1.Canary) time.Duration {
+	if p := c.Spec.ProgressDeadlineSeconds; p != nil {
+		return time.Duration(*p) * time.Second
+	}
+	return 600 * time.Second
 }
 
 // hold records why the canary cannot move this tick: the status reason and

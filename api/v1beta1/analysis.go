@@ -25,14 +25,34 @@ func (c *Canary) AnalysisCanary(provider string) analysis.Canary {
 	}
 	for _, m := range a.Metrics {
 		ms := analysis.MetricSpec{Name: m.Name, Threshold: m.Threshold, HasQuery: m.Query != "", HasTemplateRef: m.TemplateRef != nil,
-			NoDataPolicy: m.NoDataPolicy, ErrorRetries: m.ErrorRetries, Provider: provider}
+			NoDataPolicy: m.NoDataPolicy, ErrorRetries: m.ErrorRetries, Provider: provider, Interval: m.Interval, DryRun: m.DryRun}
 		if r := m.ThresholdRange; r != nil {
 			ms.Min, ms.Max = r.Min, r.Max
 		}
 		if m.TemplateRef != nil {
 			ms.Provider = "custom"
 		}
+		if cmp := m.Compare; cmp != nil {
+			ms.Compare = &analysis.CompareSpec{Against: string(cmp.Against), As: string(cmp.As)}
+		}
+		if j := m.Judge; j != nil {
+			ms.Judge = &analysis.JudgeMetricSpec{Direction: string(j.Direction), Critical: j.Critical,
+				AllowedIncrease: j.AllowedIncrease, AllowedDecrease: j.AllowedDecrease}
+			if j.Weight != 0 {
+				ms.Judge.Weight = &j.Weight
+			}
+		}
 		out.Metrics = append(out.Metrics, ms)
+	}
+	out.Baseline = c.BaselineEnabled()
+	if j := a.Judge; j != nil {
+		out.Judge = &analysis.JudgeSpec{}
+		if j.PassScore != 0 {
+			out.Judge.PassScore = &j.PassScore
+		}
+		if j.MarginalScore != 0 {
+			out.Judge.MarginalScore = &j.MarginalScore
+		}
 	}
 	return out
 }

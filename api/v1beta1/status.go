@@ -146,6 +146,11 @@ type CanaryStatus struct {
 	// +optional
 	Checks []CheckResult `json:"checks,omitempty"`
 
+	// RunStartTime is when the current analysis run started: the canary
+	// was scaled up, or the run restarted for a newer revision. The judge
+	// takes its samples from then on. Warbler only.
+	// +optional
+	RunStartTime *metav1.Time `json:"runStartTime,omitempty"`
 	// History holds the last releases, oldest first; the controller's
 	// -release-history-limit (default 10) bounds it. The last entry has no
 	// endTime while its release runs. Warbler only.
@@ -330,4 +335,85 @@ type CheckResult struct {
 	// belongs to; 0 for checks recorded before releases were numbered.
 	// +optional
 	ReleaseID int `json:"releaseID,omitempty"`
+	// DryRun: the metric is a dry run; its failures are recorded but never
+	// counted.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
+	// Relative holds both sides of a relative check (metrics[].compare);
+	// value is then the ratio or difference that min and max bound.
+	// +optional
+	Relative *RelativeCheckResult `json:"relative,omitempty"`
+	// Judge holds the statistics of a judged metric (value is then its
+	// effect size), or the score of the judgement (metric "judge", value
+	// the score).
+	// +optional
+	Judge *JudgeCheckResult `json:"judge,omitempty"`
+}
+
+// RelativeCheckResult records both sides of a relative check.
+type RelativeCheckResult struct {
+	// Against is the side compared with: Baseline or Primary.
+	// +required
+	Against ComparisonSide `json:"against"`
+	// As is Ratio or Difference.
+	// +required
+	As ComparisonRelation `json:"as"`
+	// Canary and Reference are the values of the canary and of the other
+	// side.
+	// +optional
+	Canary *float64 `json:"canary,omitempty"`
+	// +optional
+	Reference *float64 `json:"reference,omitempty"`
+	// Query as rendered for the other side (at most 1 KiB kept).
+	// +optional
+	Query string `json:"query,omitempty"`
+}
+
+// JudgeClass is the judge's classification of a metric.
+// +kubebuilder:validation:Enum=Pass;High;Low;NoData
+type JudgeClass string
+
+// JudgeVerdict is the judge's verdict on a score.
+// +kubebuilder:validation:Enum=Pass;Marginal;Fail
+type JudgeVerdict string
+
+// JudgeCheckResult records the statistics of a judged metric, or the
+// score of a judgement.
+type JudgeCheckResult struct {
+	// Class of the metric: Pass, High (the canary is significantly
+	// higher than the baseline), Low, or NoData.
+	// +optional
+	Class JudgeClass `json:"class,omitempty"`
+	// PValue of the two-sided Mann-Whitney U test.
+	// +optional
+	PValue *float64 `json:"pValue,omitempty"`
+	// EffectSize is the canary's mean over the baseline's; absent when the
+	// baseline's mean is 0 and the canary's is not.
+	// +optional
+	EffectSize *float64 `json:"effectSize,omitempty"`
+	// Shift is the Hodges-Lehmann estimate of canary - baseline, within
+	// [lower, upper] at the judge's confidence level (98%).
+	// +optional
+	Shift *float64 `json:"shift,omitempty"`
+	// +optional
+	Lower *float64 `json:"lower,omitempty"`
+	// +optional
+	Upper *float64 `json:"upper,omitempty"`
+	// CanaryMedian and BaselineMedian are the medians of the samples.
+	// +optional
+	CanaryMedian *float64 `json:"canaryMedian,omitempty"`
+	// +optional
+	BaselineMedian *float64 `json:"baselineMedian,omitempty"`
+	// CanarySamples and BaselineSamples are the sample sizes compared.
+	// +optional
+	CanarySamples int `json:"canarySamples,omitempty"`
+	// +optional
+	BaselineSamples int `json:"baselineSamples,omitempty"`
+	// Score of the judgement, out of 100.
+	// +optional
+	Score *float64 `json:"score,omitempty"`
+	// Verdict of the judgement: Pass, Marginal or Fail by the scores of
+	// analysis.judge.
+	// +optional
+	Verdict JudgeVerdict `json:"verdict,omitempty"`
 }

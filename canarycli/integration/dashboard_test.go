@@ -121,7 +121,7 @@ type rising struct {
 	n  map[string]int
 }
 
-func (r *rising) Run(_ context.Context, _ *flaggerv1.Canary, m flaggerv1.CanaryMetric, _ string) analysis.MetricResult {
+func (r *rising) Run(_ context.Context, _ *flaggerv1.Canary, m flaggerv1.CanaryMetric, _ string, _ analysis.Window) analysis.MetricResult {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.n[m.Name]++

@@ -67,12 +67,12 @@ const (
 	Knative    = "knative"
 	// KEDA is not a traffic provider: its ScaledObject CRD, for
 	// autoscalerRef.
-	KEDA = "keda"
-	Contour    = "contour"
-	Gloo       = "gloo"
-	Traefik    = "traefik"
-	Kuma       = "kuma"
-	APISIX     = "apisix"
+	KEDA    = "keda"
+	Contour = "contour"
+	Gloo    = "gloo"
+	Traefik = "traefik"
+	Kuma    = "kuma"
+	APISIX  = "apisix"
 )
 
 var trafficInstallers = map[string]func(context.Context, client.Client, string) error{

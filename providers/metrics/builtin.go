@@ -52,10 +52,12 @@ const (
 	istioSelector   = `reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}"`
 	linkerdSelector = `namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"`
 	nginxSelector   = `namespace="{{ namespace }}",ingress="{{ ingress }}",canary!=""`
-	contourSelector = `envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+"`
+	// Contour's clusters are named after the services: <svc>-canary,
+	// <svc>-primary, <svc>-baseline.
+	contourSelector = `envoy_cluster_name=~"{{ namespace }}_{{ service }}-{{ side }}_[0-9a-zA-Z-]+"`
 	// Knative's Envoy-based ingress names a cluster after the revision;
 	// {{ route }} is the canary revision of a Knative target.
-	knativeSelector  = `envoy_cluster_name=~"{{ namespace }}/{{ route }}"`
+	knativeSelector = `envoy_cluster_name=~"{{ namespace }}/{{ route }}"`
 	glooSelector    = `envoy_cluster_name=~"{{ namespace }}-{{ target }}-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+"`
 	kumaSelector    = `envoy_cluster_name=~"{{ target }}-canary_{{ namespace }}_svc_[0-9a-zA-Z-]+"`
 	traefikSelector = `service=~"{{ namespace }}-{{ target }}-canary-[0-9a-zA-Z-]+@kubernetescrd"`
@@ -211,8 +213,32 @@ func BuiltinQuery(provider, metricName string, m Model) (string, error) {
 		return "", fmt.Errorf("%w: metric %q is not builtin; the builtin metrics are %s and %s",
 			ErrInvalidQuery, metricName, RequestDuration, RequestSuccessRate)
 	}
-	return Render(provider+" "+metricName, tmpl, m)
+	if m.side() != SideCanary && canaryOnly[provider] {
+		return "", fmt.Errorf("%w: provider %q's builtin %s query cannot tell the %s's traffic from the canary's; compare with a MetricTemplate instead",
+			ErrInvalidQuery, provider, metricName, m.side())
+	}
+	q, err := Render(provider+" "+metricName, tmpl, m)
+	if err != nil || m.side() == SideCanary {
+		return q, err
+	}
+	// a query that reads the same for the other side would compare the
+	// canary with itself and always pass
+	canary, err := Render(provider+" "+metricName, tmpl, m.canary())
+	if err == nil && canary == q {
+		return "", fmt.Errorf("%w: provider %q's builtin %s query cannot tell the %s's traffic from the canary's; compare with a MetricTemplate instead",
+			ErrInvalidQuery, provider, metricName, m.side())
+	}
+	return q, err
 }
+
+// canaryOnly are the providers whose builtin queries, as Flagger writes
+// them, select the canary by a name only the canary's route or cluster has
+// (gloo's and kuma's clusters and traefik's services are named after the
+// canary's target, apisix's and skipper's routes after the canary's own
+// route object, knative's after the canary revision): they have no form
+// for the primary or the baseline.
+var canaryOnly = map[string]bool{"gloo": true, "kuma": true, "kuma:meshhttproute": true, "traefik": true,
+	"skipper": true, "apisix": true, "knative": true}
 
 // BuiltinProviders lists the provider names with builtin queries, sorted.
 func BuiltinProviders() []string { return sortedKeys(builtinProviders) }

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -17,7 +18,8 @@ const DefaultInterval = "1m"
 
 // Model holds what a query template can refer to. Templates read it through
 // functions, as in Flagger: {{ namespace }}, {{ target }},
-// {{ variables.key }}, not {{ .Namespace }}.
+// {{ variables.key }}, not {{ .Namespace }}; Warbler adds {{ primary }},
+// {{ baseline }} and {{ side }}.
 type Model struct {
 	// Name and Namespace of the Canary: {{ name }}, {{ namespace }}.
 	Name, Namespace string
@@ -32,7 +34,60 @@ type Model struct {
 	Interval string
 	// Variables are the metric's templateVariables: {{ variables.key }}.
 	Variables map[string]string
+	// Primary and Baseline name the primary and the baseline workloads:
+	// {{ primary }}, {{ baseline }}. Each falls back to Target plus its
+	// suffix when empty.
+	Primary, Baseline string
+	// Side is the workload the query runs for: {{ side }}, SideCanary
+	// when empty. ForSide sets it.
+	Side Side
+
+	canaryTarget string // Target before ForSide
 }
+
+// Side is the workload a query runs for: the canary, or the other side of
+// a relative check or of the judge.
+type Side string
+
+// The sides.
+const (
+	SideCanary   Side = "canary"
+	SidePrimary  Side = "primary"
+	SideBaseline Side = "baseline"
+)
+
+// ForSide returns the Model of the same metric for another side: {{ target }}
+// names that side's workload, so a template written for the canary queries
+// the primary or the baseline unchanged, and {{ side }} says which.
+func (m Model) ForSide(s Side) Model {
+	if m.side() == SideCanary {
+		// the names that fall back to the target keep the canary's
+		m.canaryTarget = m.Target
+		m.Service, m.Ingress, m.Route = orTarget(m.Service, m.Target), orTarget(m.Ingress, m.Target), orTarget(m.Route, m.Target)
+	}
+	switch s {
+	case SidePrimary:
+		m.Target = m.primary()
+	case SideBaseline:
+		m.Target = m.baseline()
+	}
+	m.Side = s
+	return m
+}
+
+// canary is the canary's Model of a Model made by ForSide.
+func (m Model) canary() Model {
+	if m.side() == SideCanary {
+		return m
+	}
+	m.Target, m.Side = m.canaryTarget, SideCanary
+	return m
+}
+
+func (m Model) primary() string  { return cmp.Or(m.Primary, m.Target+flaggerv1.PrimarySuffix) }
+func (m Model) baseline() string { return cmp.Or(m.Baseline, m.Target+flaggerv1.BaselineSuffix) }
+
+func (m Model) side() Side { return cmp.Or(m.Side, SideCanary) }
 
 // NewModel returns the Model of one metric of a canary.
 func NewModel(c *flaggerv1.Canary, metric flaggerv1.CanaryMetric) Model {
@@ -43,6 +98,8 @@ func NewModel(c *flaggerv1.Canary, metric flaggerv1.CanaryMetric) Model {
 		Service:   c.ApexServiceName(),
 		Interval:  metric.Interval,
 		Variables: metric.TemplateVariables,
+		Primary:   c.PrimaryName(),
+		Baseline:  c.BaselineName(),
 	}
 	if c.Spec.IngressRef != nil {
 		m.Ingress = c.Spec.IngressRef.Name
@@ -84,6 +141,9 @@ func (m Model) funcs() template.FuncMap {
 		"route":     func() string { return orTarget(m.Route, m.Target) },
 		"interval":  func() string { return interval },
 		"variables": func() map[string]string { return vars },
+		"primary":   m.primary,
+		"baseline":  m.baseline,
+		"side":      func() string { return string(m.side()) },
 	}
 }
 
@@ -227,6 +287,9 @@ func Evaluate(ctx context.Context, p Provider, name, query string, m Model) (str
 	var v float64
 	switch p := p.(type) {
 	case canaryQuerier:
+		if m.side() != SideCanary {
+			return q, 0, fmt.Errorf("%w: this provider reads the canary's own results; it cannot query the %s (compare); use a prometheus template", ErrInvalidQuery, m.side())
+		}
 		v, err = p.queryCanary(ctx, m.Namespace, m.Name, q)
 	case windowQuerier:
 		var d time.Duration
@@ -236,5 +299,21 @@ func Evaluate(ctx context.Context, p Provider, name, query string, m Model) (str
 	default:
 		v, err = p.Query(ctx, q)
 	}
+	return q, v, err
+}
+
+// EvaluateRange renders a query with m, as Evaluate, and runs it on p over
+// [start, end] every step: the samples of a judged metric, NaN left out. A
+// provider that cannot run range queries is an ErrInvalidQuery.
+func EvaluateRange(ctx context.Context, p Provider, name, query string, m Model, start, end time.Time, step time.Duration) (string, []float64, error) {
+	q, err := Render(name, query, m)
+	if err != nil {
+		return "", nil, err
+	}
+	rq, ok := p.(RangeQuerier)
+	if !ok {
+		return q, nil, fmt.Errorf("%w: this provider returns one value, not samples over time; judged metrics need a prometheus provider", ErrInvalidQuery)
+	}
+	v, err := rq.QueryRange(ctx, q, start, end, step)
 	return q, v, err
 }

@@ -97,6 +97,9 @@ func virtualService(c *flaggerv1.Canary, s split) *virtualServiceSpec {
 	base := istioBase(c)
 	weighted := base
 	weighted.Route = istioRoutes(c, s.primary, s.canary)
+	if s.baseline > 0 {
+		weighted.Route = append(weighted.Route, istioRoute{Destination: *istioTarget(c, c.BaselineServiceName()), Weight: int64(s.baseline)})
+	}
 	if s.mirrored {
 		weighted.Mirror = istioTarget(c, canaryService(c))
 		if a := c.Spec.Analysis; a != nil && a.MirrorWeight > 0 {

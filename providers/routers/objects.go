@@ -170,9 +170,17 @@ func (d Deps) now() time.Time {
 	return time.Now()
 }
 
-// checkWeights rejects a split that is not two percentages adding up to 100.
-func checkWeights(c *flaggerv1.Canary, primary, canary int) error {
-	if primary < 0 || canary < 0 || primary+canary != 100 {
+// checkWeights rejects a split that is not percentages adding up to 100:
+// primary and canary, and the baseline when there is one.
+func checkWeights(c *flaggerv1.Canary, primary, canary int, baseline ...int) error {
+	b := 0
+	for _, w := range baseline {
+		b += w
+	}
+	if primary < 0 || canary < 0 || b < 0 || primary+canary+b != 100 {
+		if len(baseline) > 0 {
+			return fmt.Errorf("canary %s: weights %d/%d/%d are not valid: primary, canary and baseline weights are 0..100 and add up to 100", c.Key(), primary, canary, b)
+		}
 		return fmt.Errorf("canary %s: weights %d/%d are not valid: primary and canary weights are 0..100 and add up to 100", c.Key(), primary, canary)
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/warbler-dev/warbler/analysis"
 )
 
 // Provider names accepted in spec.provider and -mesh-provider.
@@ -97,6 +99,34 @@ func Supported() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// BaselineProviders lists the providers whose router splits traffic three
+// ways (BaselineRouter), sorted.
+func BaselineProviders() []string {
+	var out []string
+	for _, n := range Supported() {
+		if _, ok := constructors[n](Deps{}).(BaselineRouter); ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// CheckBaseline refuses a baseline (analysis.baseline) on a provider that
+// cannot split traffic three ways; kubectl canary lint and simulate check
+// it as the controller does.
+func CheckBaseline(provider string) error {
+	c, ok := constructors[provider]
+	if !ok {
+		_, err := New(provider, Deps{})
+		return &analysis.SpecError{Field: "spec.provider", Msg: err.Error()}
+	}
+	if _, ok := c(Deps{}).(BaselineRouter); !ok {
+		return &analysis.SpecError{Field: "spec.analysis.baseline", Msg: fmt.Sprintf("provider %s cannot split traffic three ways (primary, canary and baseline); the baseline works with %s",
+			provider, strings.Join(BaselineProviders(), ", "))}
+	}
+	return nil
 }
 
 // New returns the Router of a provider. An unknown provider, or one given

@@ -39,6 +39,20 @@ type Router interface {
 	Finalize(ctx context.Context, c *flaggerv1.Canary) error
 }
 
+// BaselineRouter is a Router that can also send a share of the traffic to
+// the baseline, <svc>-baseline (analysis.baseline): the routers that split
+// three ways implement it. Reconcile keeps the baseline's share, and
+// SetRoutes, which knows two sides, removes it.
+type BaselineRouter interface {
+	Router
+	// SetBaselineRoutes sends primaryWeight% to the primary,
+	// canaryWeight% to the canary and baselineWeight% to the baseline;
+	// the three add up to 100.
+	SetBaselineRoutes(ctx context.Context, c *flaggerv1.Canary, primaryWeight, canaryWeight, baselineWeight int) error
+	// GetBaselineRoute reads the baseline's share back.
+	GetBaselineRoute(ctx context.Context, c *flaggerv1.Canary) (int, error)
+}
+
 // ErrRouteNotReady: the traffic object exists but is not (yet) accepted by
 // its implementation, for example an HTTPRoute whose Gateway has not
 // reconciled the latest generation. The tick waits; no check fails.

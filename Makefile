@@ -26,8 +26,27 @@ TEST_TIMEOUT ?= 80m
 FUZZ_TIME ?= 30000x
 
 .PHONY: build
-build: ## build the three binaries into bin/
-	$(GO) build -trimpath -o $(BIN)/ ./cmd/...
+build: ## build the three binaries into bin/, stamped with hack/version.sh's version
+	$(GO) build -trimpath -ldflags "$$(hack/version.sh ldflags)" -o $(BIN)/ ./cmd/...
+
+# Images and charts of a release (internal/images); `make push` needs
+# `make images` first. The rootfs of the loadtester comes from Debian through
+# mmdebstrap (installed from apt when missing), so `make images` runs as root.
+IMAGE_REPOSITORY ?= ghcr.io/warbler-dev
+PLATFORMS ?= linux/amd64,linux/arm64
+
+.PHONY: images
+images: ## OCI layouts (and docker-archives) of warbler and loadtester for PLATFORMS in dist/images
+	$(GO) run ./hack/images build -out dist/images -platforms $(PLATFORMS) -repository $(IMAGE_REPOSITORY)
+
+.PHONY: push
+push: ## push dist/images to REGISTRY=host/path with go-containerregistry
+	@[ -n "$(REGISTRY)" ] || { echo "usage: make push REGISTRY=host/path (after make images)" >&2; exit 2; }
+	$(GO) run ./hack/images push -out dist/images -registry $(REGISTRY)
+
+.PHONY: charts
+charts: ## package both charts with version and appVersion set to hack/version.sh's, into dist/charts
+	$(GO) run ./hack/images charts -out dist/charts
 
 .PHONY: generate
 generate: ## regenerate deepcopy code and the CRDs (charts/warbler/crds)
@@ -88,7 +107,7 @@ demo: stack-build ## run seed 003 (podinfo: promotion, then rollback) on an embe
 
 .PHONY: clean
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist
 	-hack/stack.sh down $(STACK_DIR)
 
 .PHONY: help

@@ -196,7 +196,9 @@ func TestInvariants(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 11))
 	for run := 0; run < 300; run++ {
 		args := []string{"hooks=pre-rollout:pre,rollout:load,confirm-promotion:gate", "metrics=request-success-rate:99"}
-		switch r.IntN(3) {
+		switch r.IntN(4) {
+		case 3:
+			args = append(args, "stepWeight="+strconv.Itoa(1+r.IntN(25)), "maxWeight="+strconv.Itoa(10+r.IntN(41)), "baseline=true")
 		case 0:
 			args = append(args, "stepWeight="+strconv.Itoa(1+r.IntN(50)), "maxWeight="+strconv.Itoa(10+r.IntN(91)))
 		case 1:
@@ -204,7 +206,7 @@ func TestInvariants(t *testing.T) {
 		default:
 			args = append(args, "iterations="+strconv.Itoa(1+r.IntN(5)))
 		}
-		args = append(args, "threshold="+strconv.Itoa(1+r.IntN(4)))
+		args = append(args, "threshold="+strconv.Itoa(1+r.IntN(4)), "historyLimit="+strconv.Itoa(1+r.IntN(3)))
 		spec, err := parseSpec(args)
 		if err != nil {
 			t.Fatal(err)
@@ -224,15 +226,22 @@ func TestInvariants(t *testing.T) {
 				delete(s.metrics, BuiltinSuccessRate)
 			}
 			changed := false
-			if r.IntN(40) == 0 {
+			if r.IntN(15) == 0 {
 				rev++
 				s.revision = "rev" + strconv.Itoa(rev)
 				changed = true
 			}
 			d := s.tick(spec.Interval)
 			st := d.Status
-			if s.routes.Primary+s.routes.Canary != 100 {
-				t.Fatalf("run %d tick %d: routes %d/%d do not add up to 100", run, tick, s.routes.Primary, s.routes.Canary)
+			s.baselineReady = Readiness{Ready: r.IntN(5) != 0, Message: "baseline not ready"}
+			if s.routes.Primary+s.routes.Canary+s.routes.Baseline != 100 {
+				t.Fatalf("run %d tick %d: routes %d/%d/%d do not add up to 100", run, tick, s.routes.Primary, s.routes.Canary, s.routes.Baseline)
+			}
+			if b := s.routes.Baseline; b > 0 && (b != s.routes.Canary || !s.baselineUp || !spec.Baseline) {
+				t.Fatalf("run %d tick %d: baseline share %d, canary %d, baseline up %v", run, tick, b, s.routes.Canary, s.baselineUp)
+			}
+			if s.baselineUp && !baselineRuns(st.Phase) {
+				t.Fatalf("run %d tick %d: the baseline runs in phase %s", run, tick, st.Phase)
 			}
 			if spec.Strategy == StrategyCanary && (st.Phase == PhaseProgressing || st.Phase == PhaseWaitingPromotion) {
 				if st.CanaryWeight > spec.MaxWeight {
@@ -248,12 +257,56 @@ func TestInvariants(t *testing.T) {
 			if (prevPhase == PhaseSucceeded || prevPhase == PhaseFailed) && st.Phase != prevPhase && s.revision == prevApplied {
 				t.Fatalf("run %d tick %d: left terminal phase %s for %s without a new revision", run, tick, prevPhase, st.Phase)
 			}
+			if msg := historyInvariants(spec, st); msg != "" {
+				t.Fatalf("run %d tick %d: %s: %+v", run, tick, msg, st.History)
+			}
 			prevWeight, prevPhase, prevApplied = st.CanaryWeight, st.Phase, st.LastAppliedSpec
 			if st.Phase != PhaseProgressing && st.Phase != PhaseWaitingPromotion {
 				prevWeight = 0
 			}
 		}
 	}
+}
+
+// historyInvariants: the history is bounded, numbered without gaps, open
+// only in its last entry, open exactly while a release runs (for the
+// revision under analysis), and ended releases agree with the phase.
+func historyInvariants(spec Spec, st Status) string {
+	h := st.History
+	if len(h) > spec.HistoryLimit {
+		return fmt.Sprintf("%d entries, limit %d", len(h), spec.HistoryLimit)
+	}
+	for i, r := range h {
+		if i > 0 && r.ID != h[i-1].ID+1 {
+			return fmt.Sprintf("entry %d has id %d after %d", i, r.ID, h[i-1].ID)
+		}
+		if r.End.IsZero() && i != len(h)-1 {
+			return fmt.Sprintf("entry %d is open but not the last", r.ID)
+		}
+	}
+	if len(h) == 0 {
+		return "no history after a release"
+	}
+	last := h[len(h)-1]
+	switch st.Phase {
+	case PhaseWaiting, PhaseProgressing, PhaseWaitingPromotion, PhasePromoting, PhaseFinalising:
+		if !last.End.IsZero() {
+			return fmt.Sprintf("phase %s with no open release", st.Phase)
+		}
+		if st.Phase != PhaseWaiting && last.Revision != st.LastAppliedSpec {
+			return fmt.Sprintf("open release of %s while analysing %s", last.Revision, st.LastAppliedSpec)
+		}
+	case PhaseSucceeded, PhaseFailed:
+		if last.End.IsZero() || string(last.Outcome) != string(st.Phase) || last.Reason != st.Reason {
+			return fmt.Sprintf("phase %s (%s) but the last release is %q (%s)", st.Phase, st.Reason, last.Outcome, last.Reason)
+		}
+	}
+	for _, c := range st.Checks {
+		if c.ReleaseID < 1 || c.ReleaseID > last.ID {
+			return fmt.Sprintf("check %s at %s belongs to release %d", c.Metric, c.Time, c.ReleaseID)
+		}
+	}
+	return ""
 }
 
 func TestPromotedCondition(t *testing.T) {
@@ -274,7 +327,8 @@ func TestPromotedCondition(t *testing.T) {
 
 // TestPurity keeps the package free of I/O and of hidden inputs.
 func TestPurity(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	// the judge's statistics are part of the analysis: pure as well
+	out, err := exec.Command("go", "list", "-deps", ".", "./judge").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,6 +340,8 @@ func TestPurity(t *testing.T) {
 		}
 	}
 	files, _ := filepath.Glob("*.go")
+	judgeFiles, _ := filepath.Glob("judge/*.go")
+	files = append(files, judgeFiles...)
 	fset := token.NewFileSet()
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {

@@ -3,6 +3,7 @@ package analysis
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 )
 
@@ -12,13 +13,21 @@ import (
 // It first handles what every phase shares — deletion, suspension — and
 // then dispatches once on the phase.
 func Decide(spec Spec, st Status, obs Observations, now time.Time) Decision {
-	d := &decider{spec: spec, obs: obs, now: now}
+	d := &decider{spec: spec, obs: obs, now: now, in: st}
 	d.out.Status = st
 	d.out.Status.TrackedConfigs = maps.Clone(st.TrackedConfigs)
-	d.out.Status.Checks = append([]Check(nil), st.Checks...)
+	d.out.Status.Checks = slices.Clone(st.Checks)
+	d.out.Status.History = slices.Clone(st.History)
 	d.decide()
 	if d.out.Observe != nil {
 		return Decision{Observe: d.out.Observe}
+	}
+	if cur := d.current(); cur != nil {
+		d.track(cur)
+	}
+	if out := d.st(); out.Phase == PhaseProgressing && out.PendingGate == "" {
+		// no confirm-traffic-increase gate holds the release (any more)
+		out.WaitingSince = time.Time{}
 	}
 	if d.out.Status.Phase != st.Phase || d.out.Status.CanaryWeight != st.CanaryWeight ||
 		d.out.Status.FailedChecks != st.FailedChecks || d.out.Status.Iterations != st.Iterations {
@@ -31,6 +40,7 @@ type decider struct {
 	spec Spec
 	obs  Observations
 	now  time.Time
+	in   Status // as handed in
 	out  Decision
 }
 
@@ -46,15 +56,17 @@ func (d *decider) decide() {
 		d.event(SeverityInfo, "skipping canary run as object is suspended")
 		d.requeue(d.spec.Interval)
 		return
-	case d.obs.Request != nil:
-		if d.request(*d.obs.Request) {
-			return
-		}
+	}
+	d.endHold()
+	d.adoptRelease()
+	if d.obs.Request != nil && d.request(*d.obs.Request) {
+		return
 	}
 	if d.st().Paused {
 		d.requeue(d.spec.Interval)
 		return
 	}
+	d.baselineDrift()
 	switch d.st().Phase {
 	case PhaseNone, PhaseInitializing:
 		d.initializing()
@@ -136,7 +148,7 @@ func (d *decider) gateTimedOut(f HookResult) bool {
 	}
 	d.event(SeverityWarn, "Rolling back %s gate %s not approved within its gateTimeout %s", d.key(), f.Name, h.GateTimeout)
 	d.alert(SeverityError, true, "Gate "+f.Name+" not approved within "+h.GateTimeout.String())
-	d.rollback()
+	d.rollback(ReasonGateTimeout, fmt.Sprintf("gate %s not approved within its gateTimeout %s", f.Name, h.GateTimeout))
 	return true
 }
 

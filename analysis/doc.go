@@ -22,6 +22,12 @@
 // once the rollout hooks passed, confirm-promotion only at the top of the
 // schedule.
 //
+// Decide also writes why a release halted or how it ended (Status.Reason and
+// Message) and keeps the history of releases (Status.History), so that every
+// reader of the status — the controller's events, kubectl canary, its
+// dashboard — tells the same story, and a restarted controller loses none of
+// it.
+//
 // The behaviour is Flagger's (see docs/lifecycle.md), with deliberate fixes
 // that are documented where they are made: the rollback happens on the tick
 // the threshold is reached, rollback hooks are honoured while Waiting, a

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"fmt"
 	"maps"
 	"strconv"
 	"time"
@@ -30,7 +31,8 @@ func (d *decider) initializing() {
 	d.setPhase(PhaseInitialized)
 	st.LastAppliedSpec, st.LastPromotedSpec = d.obs.Revision, d.obs.Revision
 	st.TrackedConfigs = maps.Clone(d.obs.Configs)
-	st.FailedChecks, st.Message = 0, ""
+	st.FailedChecks = 0
+	d.clearHalt()
 	d.event(SeverityInfo, "Initialization done! %s", d.key())
 	d.alert(SeverityInfo, true, "New "+d.spec.TargetKind+" detected, initialization completed.")
 	d.requeue(d.spec.Interval)
@@ -38,7 +40,7 @@ func (d *decider) initializing() {
 
 // waitFor records why a workload holds the canary back.
 func (d *decider) waitFor(r Readiness) {
-	d.st().Message = r.Message
+	d.st().Reason, d.st().Message = ReasonNotReady, r.Message
 	if r.Deadline {
 		d.event(SeverityWarn, "%s", r.Message)
 	} else {
@@ -51,6 +53,9 @@ func (d *decider) waitFor(r Readiness) {
 func (d *decider) idle() {
 	d.requeue(d.spec.Interval)
 	if !d.revisionChanged() {
+		if d.current() != nil {
+			d.closeRelease(ReleaseSuperseded, ReasonSuperseded, "the target returned to revision "+d.obs.Revision+" before the release started")
+		}
 		return
 	}
 	if d.obs.TargetMatchesPrimary && !d.configsChanged() {
@@ -61,6 +66,7 @@ func (d *decider) idle() {
 		d.st().LastAppliedSpec, d.st().LastPromotedSpec = d.obs.Revision, d.obs.Revision
 		return
 	}
+	d.openRelease(d.obs.Revision, false)
 	d.confirmRollout()
 }
 
@@ -70,6 +76,7 @@ func (d *decider) waiting() {
 	if !d.due() {
 		return
 	}
+	d.clearHalt()
 	if d.rollbackHook() {
 		return
 	}
@@ -99,7 +106,7 @@ func (d *decider) confirmRollout() {
 		} else if d.gateTimedOut(f) {
 			return
 		}
-		d.event(SeverityInfo, "Halt %s advancement waiting for approval %s", d.key(), f.Name)
+		d.gateHalt(f, "Halt %s advancement waiting for approval %s", d.key(), f.Name)
 		d.requeue(d.spec.Interval)
 		return
 	}
@@ -111,15 +118,20 @@ func (d *decider) confirmRollout() {
 	d.alert(SeverityInfo, true, "New revision detected, progressing canary analysis.")
 }
 
-// startRun resets the counters for a run of the current revision.
+// startRun resets the counters for a run of the current revision, in the
+// release opened for it (or a new one).
 func (d *decider) startRun(msg string) {
 	st := d.st()
+	d.openRelease(d.obs.Revision, false)
 	d.event(SeverityInfo, msg, d.target())
 	d.setPhase(PhaseProgressing)
 	st.CanaryWeight, st.Iterations, st.FailedChecks = 0, 0, 0
-	st.PreRolloutPassed, st.Message = false, ""
+	st.PreRolloutPassed = false
+	d.clearHalt()
 	st.LastAppliedSpec = d.obs.Revision
 	st.TrackedConfigs = maps.Clone(d.obs.Configs)
+	st.RunStart = d.now
+	d.out.StartBaseline = d.spec.Baseline
 	d.step()
 }
 
@@ -129,26 +141,27 @@ func (d *decider) progressing() {
 	st := d.st()
 	if d.obs.Revision != st.LastAppliedSpec || d.configsChanged() {
 		d.setRoutes(100, 0, false)
+		d.openRelease(d.obs.Revision, true)
 		d.startRun("New revision detected! Restarting analysis for %s")
 		return
 	}
 	if !d.due() {
 		return
 	}
+	d.clearHalt()
 	if !d.obs.CanaryReady.Ready {
 		if d.obs.CanaryReady.Deadline {
-			st.Message = d.obs.CanaryReady.Message
 			// Flagger sends no alert here (#1816).
 			d.event(SeverityWarn, "Rolling back %s progress deadline exceeded %s", d.key(), d.obs.CanaryReady.Message)
 			d.alert(SeverityError, true, "Canary did not become ready within its progress deadline: "+d.obs.CanaryReady.Message)
-			d.rollback()
+			d.rollback(ReasonProgressDeadlineExceeded, d.obs.CanaryReady.Message)
 			return
 		}
 		d.waitFor(d.obs.CanaryReady)
 		return
 	}
-	st.Message = ""
 	if d.spec.SkipAnalysis {
+		d.stopBaseline()
 		d.promoteWithoutAnalysis()
 		return
 	}
@@ -156,7 +169,10 @@ func (d *decider) progressing() {
 		return
 	}
 	if st.FailedChecks >= d.spec.Threshold {
-		d.rollback()
+		d.rollback(ReasonThresholdReached, fmt.Sprintf("failed checks threshold reached %d", st.FailedChecks))
+		return
+	}
+	if !d.baselineReady() {
 		return
 	}
 	if !d.analyse() {
@@ -188,7 +204,7 @@ func (d *decider) analyse() bool {
 		if f, failed := firstFailure(res); failed {
 			// Flagger sends no alert for a failing pre-rollout check (#1663).
 			d.alert(SeverityWarn, true, "Pre-rollout check "+f.Name+" failed: "+f.Err)
-			d.failCheck(SeverityWarn, "Halt %s advancement pre-rollout check %s failed %s", d.key(), f.Name, f.Err)
+			d.failCheck(d.hookReason(f), SeverityWarn, "Halt %s advancement pre-rollout check %s failed %s", d.key(), f.Name, f.Err)
 			return false
 		}
 		for _, r := range res {
@@ -202,22 +218,30 @@ func (d *decider) analyse() bool {
 		return false
 	}
 	if f, failed := firstFailure(res); failed {
-		d.failCheck(SeverityWarn, "Halt %s advancement external check %s failed %s", d.key(), f.Name, f.Err)
+		d.failCheck(d.hookReason(f), SeverityWarn, "Halt %s advancement external check %s failed %s", d.key(), f.Name, f.Err)
 		return false
 	}
 	return d.checkMetrics()
 }
 
-// failCheck counts a failed check. Unlike Flagger, which rolls back one
-// tick later, the release is rolled back on the tick the threshold is
-// reached.
-func (d *decider) failCheck(sev Severity, format string, args ...any) {
-	d.event(sev, format, args...)
+// failCheck counts a failed check and records it as the halt. Unlike
+// Flagger, which rolls back one tick later, the release is rolled back on
+// the tick the threshold is reached, for the reason of that check.
+func (d *decider) failCheck(r Reason, sev Severity, format string, args ...any) {
+	d.halt(r, sev, format, args...)
 	d.st().FailedChecks++
 	d.step()
 	if d.st().FailedChecks >= d.spec.Threshold {
-		d.rollback()
+		d.rollback(r, d.st().Message)
 	}
+}
+
+// hookReason classifies a failed pre-rollout or rollout hook.
+func (d *decider) hookReason(f HookResult) Reason {
+	if d.hook(f.Name).LoadTest {
+		return ReasonLoadTestFailed
+	}
+	return ReasonWebhookFailed
 }
 
 // rollbackHook runs the rollback hooks; a passing one aborts the release.
@@ -230,7 +254,7 @@ func (d *decider) rollbackHook() bool {
 		if r.OK {
 			d.event(SeverityWarn, "Rolling back %s manual webhook invoked", d.key())
 			d.alert(SeverityWarn, true, "Rolling back manual webhook invoked")
-			d.rollback()
+			d.rollback(ReasonRejected, fmt.Sprintf("rollback webhook %s signalled a rollback", r.Name))
 			return true
 		}
 		d.log("Rollback hook %s not signaling a rollback", r.Name)
@@ -239,9 +263,11 @@ func (d *decider) rollbackHook() bool {
 }
 
 // rollback routes all traffic back to the primary and scales the canary to
-// zero. The primary is never touched.
-func (d *decider) rollback() {
+// zero, ending the release as failed for reason r. The primary is never
+// touched.
+func (d *decider) rollback(r Reason, msg string) {
 	st := d.st()
+	d.closeRelease(ReleaseFailed, r, msg)
 	if st.Phase == PhaseWaiting {
 		// the revision never started: record it, or the next tick would
 		// take it for new and wait for its gates again
@@ -254,6 +280,7 @@ func (d *decider) rollback() {
 	}
 	d.setRoutes(100, 0, false)
 	d.out.ScaleCanaryDown = true
+	d.stopBaseline()
 	d.setPhase(PhaseFailed)
 	st.PreRolloutPassed = false
 	d.event(SeverityWarn, "Canary failed! Scaling down %s", d.key())
@@ -269,14 +296,15 @@ func (d *decider) promoteWithoutAnalysis() {
 	d.event(SeverityInfo, "Copying %s template spec to %s-primary.%s", d.target(), d.spec.TargetName, d.spec.Namespace)
 	d.out.Promote = true
 	d.out.ScaleCanaryDown = true
-	d.succeed()
+	d.succeed(ReasonAnalysisSkipped, "Canary analysis was skipped, promotion finished.")
 	d.out.Outcome = OutcomeSkipped
 	d.event(SeverityInfo, "Promotion completed! Canary analysis was skipped for %s", d.target())
 	d.alert(SeverityInfo, true, "Canary analysis was skipped, promotion finished.")
 }
 
-func (d *decider) succeed() {
+func (d *decider) succeed(r Reason, msg string) {
 	st := d.st()
+	d.closeRelease(ReleaseSucceeded, r, msg)
 	d.setPhase(PhaseSucceeded)
 	st.LastPromotedSpec = st.LastAppliedSpec
 	st.PreRolloutPassed = false
@@ -301,7 +329,7 @@ func (d *decider) confirmPromotion() bool {
 		} else if d.gateTimedOut(f) {
 			return false
 		}
-		d.event(SeverityInfo, "Halt %s advancement waiting for promotion approval %s", d.key(), f.Name)
+		d.gateHalt(f, "Halt %s advancement waiting for promotion approval %s", d.key(), f.Name)
 		return false
 	}
 	for _, r := range res {
@@ -310,11 +338,17 @@ func (d *decider) confirmPromotion() bool {
 	return true
 }
 
-// promote copies the canary's template to the primary.
+// promote copies the canary's template to the primary. The baseline's
+// share of traffic returns to the primary, and the baseline goes.
 func (d *decider) promote() {
+	if r := d.obs.Routes; r.Baseline > 0 || d.spec.Baseline {
+		d.setRoutes(100-d.st().CanaryWeight, d.st().CanaryWeight, false)
+		d.stopBaseline()
+	}
 	d.event(SeverityInfo, "Copying %s template spec to %s-primary.%s", d.target(), d.spec.TargetName, d.spec.Namespace)
 	d.out.Promote = true
 	d.setPhase(PhasePromoting)
+	d.clearHalt()
 }
 
 // promoting: the primary rolls out the new template; once it is ready,
@@ -332,7 +366,7 @@ func (d *decider) promoting() {
 		return
 	}
 	st := d.st()
-	st.Message = ""
+	d.clearHalt()
 	d.step()
 	switch {
 	case !d.spec.Traffic.Weighted:
@@ -358,10 +392,10 @@ func (d *decider) promoting() {
 func (d *decider) failedPromotion() {
 	d.event(SeverityWarn, "Promotion of %s failed, primary not ready: %s", d.target(), d.obs.PrimaryReady.Message)
 	d.alert(SeverityError, true, "Promotion failed, primary not ready: "+d.obs.PrimaryReady.Message)
+	d.closeRelease(ReleaseFailed, ReasonPromotionFailed, d.obs.PrimaryReady.Message)
 	d.setRoutes(0, 100, false)
 	d.setPhase(PhaseFailed)
 	d.st().CanaryWeight = 100
-	d.st().Message = d.obs.PrimaryReady.Message
 	d.out.PostHooks = true
 	d.out.Outcome = OutcomeFailed
 	d.step()
@@ -373,7 +407,11 @@ func (d *decider) finalising() {
 		return
 	}
 	d.out.ScaleCanaryDown = true
-	d.succeed()
+	if d.requested(OpPromoteNow) {
+		d.succeed(ReasonAnalysisSkipped, "Promoted on request, skipping the rest of the analysis.")
+	} else {
+		d.succeed(ReasonPromoted, "Canary analysis completed successfully, promotion finished.")
+	}
 	d.out.Outcome = OutcomeCompleted
 	d.event(SeverityInfo, "Promotion completed! Scaling down %s", d.target())
 	d.alert(SeverityInfo, true, "Canary analysis completed successfully, promotion finished.")

@@ -12,8 +12,9 @@ func (d *decider) request(r Request) bool {
 		return false
 	}
 	done, msg := d.carryOut(r)
-	st.LastRequest = &RequestRecord{Op: r.Op, ID: r.ID, Time: d.now, Accepted: done, Message: msg}
+	st.LastRequest = &RequestRecord{Op: r.Op, ID: r.ID, By: r.By, Time: d.now, Accepted: done, Message: msg}
 	if done {
+		d.recordRequest(*st.LastRequest)
 		d.event(SeverityInfo, "%s", msg)
 	} else {
 		d.event(SeverityWarn, "Request %s rejected: %s", r.Op, msg)
@@ -42,7 +43,7 @@ func (d *decider) carryOut(r Request) (bool, string) {
 			return false, fmt.Sprintf("canary %s is %s; only a Waiting, Progressing or WaitingPromotion canary can be aborted", d.key(), quoted(p))
 		}
 		d.event(SeverityWarn, "Rolling back %s: abort requested", d.key())
-		d.rollback()
+		d.rollback(ReasonAborted, "aborted on request "+describeRequest(r))
 		return true, fmt.Sprintf("Canary %s aborted", d.key())
 	case OpRetry:
 		if p != PhaseFailed {

@@ -24,7 +24,7 @@ func (d *decider) canary() {
 		return
 	}
 	if f, failed := firstFailure(res); failed {
-		d.event(SeverityInfo, "Halt %s advancement waiting for traffic increase approval %s", d.key(), f.Name)
+		d.gateHalt(f, "Halt %s advancement waiting for traffic increase approval %s", d.key(), f.Name)
 		if !d.hook(f.Name).MuteAlert {
 			d.alert(SeverityInfo, true, "Canary traffic increase is waiting for approval.")
 		}
@@ -35,7 +35,7 @@ func (d *decider) canary() {
 	}
 	next := NextWeight(d.spec, w)
 	st.CanaryWeight = next
-	d.setRoutes(100-next, next, false)
+	d.shift(next)
 	d.event(SeverityInfo, "Advance %s canary weight %d", d.key(), next)
 }
 

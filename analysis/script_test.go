@@ -154,30 +154,42 @@ func runCommand(sp **sim, line string) (string, error) {
 		s.hooks[args[0]] = args[1] == "ok"
 		s.hookErr[args[0]] = strings.Join(args[2:], " ")
 	case "metric": // metric NAME VALUE|nodata|error MSG|invalid MSG|clear
-		r := MetricResult{Name: args[0]}
-		switch args[1] {
-		case "clear":
+		if args[1] == "clear" {
 			delete(s.metrics, args[0])
 			return "ok", nil
-		case "nodata":
-			r.Outcome = QueryNoData
-		case "error":
-			r.Outcome, r.Err = QueryProviderError, strings.Join(args[2:], " ")
-		case "invalid":
-			r.Outcome, r.Err = QueryInvalid, strings.Join(args[2:], " ")
-		default:
-			v, err := strconv.ParseFloat(args[1], 64)
-			if err != nil {
-				return "", err
-			}
-			r.Value = v
+		}
+		r, err := parseResult(args)
+		if err != nil {
+			return "", err
 		}
 		s.metrics[args[0]] = r
-	case "ready": // ready canary|primary yes|no|deadline [message]
+	case "against": // against NAME VALUE|nodata|error MSG|clear: the other side of a relative check
+		if args[1] == "clear" {
+			delete(s.against, args[0])
+			return "ok", nil
+		}
+		r, err := parseResult(args)
+		if err != nil {
+			return "", err
+		}
+		s.against[args[0]] = r
+	case "baseline": // baseline up|down: the baseline Deployment exists or not
+		s.baselineUp = args[0] == "up"
+	case "samples": // samples NAME CANARY BASELINE: centres of a judged metric's samples
+		c, err1 := strconv.ParseFloat(args[1], 64)
+		b, err2 := strconv.ParseFloat(args[2], 64)
+		if err1 != nil || err2 != nil {
+			return "", fmt.Errorf("samples %v: not numbers", args)
+		}
+		s.samples[args[0]] = [2]float64{c, b}
+	case "ready": // ready canary|primary|baseline yes|no|deadline [message]
 		r := Readiness{Ready: args[1] == "yes", Deadline: args[1] == "deadline", Message: strings.Join(args[2:], " ")}
-		if args[0] == "canary" {
+		switch args[0] {
+		case "canary":
 			s.canaryReady = r
-		} else {
+		case "baseline":
+			s.baselineReady = r
+		default:
 			s.primaryReady = r
 		}
 	case "status": // status key=value: seed the status
@@ -195,6 +207,10 @@ func runCommand(sp **sim, line string) (string, error) {
 				s.status.FailedChecks = n
 			case "weight":
 				s.status.CanaryWeight = n
+			case "iterations":
+				s.status.Iterations = n
+			case "reason": // as Hold writes it
+				s.status = Hold(s.status, Reason(v), "the controller could not run: "+v)
 			default:
 				return "", fmt.Errorf("unknown status field %q", k)
 			}
@@ -203,16 +219,54 @@ func runCommand(sp **sim, line string) (string, error) {
 		s.primaryRev = args[0]
 	case "delete":
 		s.deleting = true
-	case "request": // request OP [ID]: an imperative operation for the next tick
+	case "request": // request OP [ID [BY]]: an imperative operation for the next tick
 		r := Request{Op: args[0]}
 		if len(args) > 1 {
 			r.ID = args[1]
 		}
+		if len(args) > 2 {
+			r.By = args[2]
+		}
 		s.request = &r
+	case "history": // the release history, oldest first
+		var lines []string
+		for _, r := range s.status.History {
+			lines = append(lines, "#"+describeRelease(r))
+		}
+		if len(lines) == 0 {
+			return "(none)", nil
+		}
+		return strings.Join(lines, "\n"), nil
+	case "checks": // the release each recorded check belongs to
+		var lines []string
+		for _, c := range s.status.Checks {
+			lines = append(lines, fmt.Sprintf("%s t=%s release #%d %s", c.Metric, c.Time.Sub(epoch), c.ReleaseID, c.Verdict))
+		}
+		return strings.Join(lines, "\n"), nil
 	default:
 		return "", fmt.Errorf("unknown command %q", cmd)
 	}
 	return "ok", nil
+}
+
+// parseResult reads "NAME VALUE|nodata|error MSG|invalid MSG".
+func parseResult(args []string) (MetricResult, error) {
+	r := MetricResult{Name: args[0]}
+	switch args[1] {
+	case "nodata":
+		r.Outcome = QueryNoData
+	case "error":
+		r.Outcome, r.Err = QueryProviderError, strings.Join(args[2:], " ")
+	case "invalid":
+		r.Outcome, r.Err = QueryInvalid, strings.Join(args[2:], " ")
+	default:
+		v, err := strconv.ParseFloat(args[1], 64)
+		if err != nil {
+			return r, err
+		}
+		r.Value = v
+	}
+	return r, nil
 }
 
 // compact renders a tick on one line plus its messages.

@@ -1,6 +1,10 @@
 package analysis
 
-import "time"
+import (
+	"time"
+
+	"github.com/warbler-dev/warbler/analysis/judge"
+)
 
 // Phase is where a canary is in its lifecycle; the values are Flagger's.
 type Phase string
@@ -70,6 +74,15 @@ type Spec struct {
 	Traffic Traffic
 	Hooks   []Hook
 	Metrics []Metric
+	// HistoryLimit is how many releases status.history keeps.
+	HistoryLimit int
+	// Baseline runs <target>-baseline, the primary's version at the
+	// canary's size and with the canary's share of traffic, for relative
+	// checks and the judge (analysis.baseline).
+	Baseline bool
+	// Judge holds the statistical judge's settings; nil when no metric is
+	// judged.
+	Judge *judge.Settings
 	// Notes are remarks made while validating (for example the kubernetes
 	// provider turning stepWeight into 10 iterations); they are logged.
 	Notes []string
@@ -93,6 +106,9 @@ type Hook struct {
 	// long it may keep the canary waiting before the release is rolled
 	// back; 0 waits forever.
 	GateTimeout time.Duration
+	// LoadTest: the hook runs a load test, so its failure is reported as
+	// one (ReasonLoadTestFailed).
+	LoadTest bool
 }
 
 // MetricKind tells how a metric's value is judged and worded.
@@ -134,6 +150,18 @@ type Metric struct {
 	ErrorRetries int
 	// Provider names the source in messages ("istio", "custom").
 	Provider string
+	// Compare, when set, makes the check relative: the thresholds bound
+	// the canary's value relative to the baseline's or the primary's.
+	Compare *Compare
+	// Judge, when set, has the statistical judge compare the canary's
+	// samples with the baseline's instead of checking a value.
+	Judge *judge.Metric
+	// Step is the spacing and the window of a judged metric's samples
+	// (metrics[].interval).
+	Step time.Duration
+	// DryRun: the check runs and is recorded, but never counts as a
+	// failed check nor holds the release.
+	DryRun bool
 }
 
 // Status is the canary's memory: the controller stores it in the Canary's
@@ -156,14 +184,25 @@ type Status struct {
 	// PreRolloutPassed records that the pre-rollout hooks of this run
 	// passed, so that they are not run again (Flagger #1248).
 	PreRolloutPassed bool
-	// Message says why the canary is not making progress.
+	// Reason says in one word why the release halted on the last tick, or
+	// how the last release ended; Message says it in words. Both are empty
+	// while all is well.
+	Reason  Reason
 	Message string
+	// PendingGate names the confirm-* webhook that holds the release.
+	PendingGate string
 	// Checks is the bounded history of metric checks, newest last.
 	Checks []Check
+	// History holds the last releases, oldest first; the last one is open
+	// (End zero) while a release runs.
+	History []Release
 	// Paused holds the canary where it is (a pause request).
 	Paused bool
 	// LastRequest is the last imperative request handled.
 	LastRequest *RequestRecord
+	// RunStart is when the current run started (the canary was scaled up,
+	// or restarted for a newer revision); the judge samples from then on.
+	RunStart time.Time
 }
 
 // Request is an imperative operation asked of a canary (kubectl canary
@@ -171,6 +210,8 @@ type Status struct {
 type Request struct {
 	Op string
 	ID string
+	// By names the requester, as the client reported it.
+	By string
 }
 
 // The operations.
@@ -187,6 +228,7 @@ const (
 type RequestRecord struct {
 	Op       string
 	ID       string
+	By       string
 	Time     time.Time
 	Accepted bool
 	Message  string
@@ -202,6 +244,17 @@ type Check struct {
 	Verdict  Verdict
 	Failed   bool
 	Message  string
+	// ReleaseID is the Release the check belongs to; 0 when it was
+	// recorded before releases were numbered.
+	ReleaseID int
+	// DryRun: the metric is a dry run; Failed is never set.
+	DryRun bool
+	// Relative holds both sides of a relative check; Value is then the
+	// ratio or difference that Min and Max bound.
+	Relative *Relative
+	// Judged holds the statistics of a metric judged by the judge, or of
+	// the judgement itself (metric JudgeCheck).
+	Judged *Judged
 }
 
 // Verdict is the outcome of a check.
@@ -220,6 +273,9 @@ const (
 type Observations struct {
 	// Revision identifies the target's pod template now.
 	Revision string
+	// Images are the container images of the target's pod template, which
+	// a new release records.
+	Images []string
 	// Configs are the checksums of the tracked ConfigMaps and Secrets now.
 	Configs map[string]string
 	// TargetMatchesPrimary: the target's template, rewritten as it would
@@ -229,6 +285,10 @@ type Observations struct {
 	TargetMatchesPrimary bool
 	PrimaryReady         Readiness
 	CanaryReady          Readiness
+	// BaselineRunning: <target>-baseline exists; BaselineReady is its
+	// readiness (analysis.baseline).
+	BaselineRunning bool
+	BaselineReady   Readiness
 	// Routes is the split read back from the router.
 	Routes Routes
 	// Deleting: the Canary is being deleted and holds the finalizer.
@@ -252,10 +312,11 @@ type Readiness struct {
 	Message string
 }
 
-// Routes is a traffic split.
+// Routes is a traffic split. Baseline is the share of the baseline
+// (analysis.baseline), taken from the primary's; the three add up to 100.
 type Routes struct {
-	Primary, Canary int
-	Mirrored        bool
+	Primary, Canary, Baseline int
+	Mirrored                  bool
 }
 
 // HookResult is the outcome of one webhook call.
@@ -275,6 +336,17 @@ type MetricResult struct {
 	Outcome QueryOutcome
 	// Err is the error text when Outcome is not QueryOK.
 	Err string
+	// Against is the same query's result for the other side of a
+	// relative check (Metric.Compare): the baseline or the primary.
+	Against *MetricResult
+	// Samples of a judged metric (Metric.Judge) over the Need's window,
+	// one per step; a side without data has none.
+	Samples *Samples
+}
+
+// Samples are both sides of a judged metric.
+type Samples struct {
+	Canary, Baseline []float64
 }
 
 // QueryOutcome classifies a metric query.
@@ -300,8 +372,15 @@ type Need struct {
 	Hooks  HookType
 	Phase  Phase
 	StopOn StopRule
-	// Metrics: every metric must be queried.
+	// Metrics: every metric must be queried; judged metrics over
+	// Window.
 	Metrics bool
+	Window  Window
+}
+
+// Window is the time range of a judged metric's samples.
+type Window struct {
+	Start, End time.Time
 }
 
 // StopRule tells when to stop running a list of hooks.
@@ -376,9 +455,15 @@ type Decision struct {
 	// Promote copies the target's template (and configs, autoscaler) to
 	// the primary.
 	Promote bool
+	// StartBaseline creates <target>-baseline (and its service) from the
+	// primary's template at the canary's size, unless it exists.
+	StartBaseline bool
 	// ScaleCanaryDown scales the target to zero after a promotion or a
 	// rollback; traffic has left it by then.
 	ScaleCanaryDown bool
+	// StopBaseline scales the baseline to zero and removes it with its
+	// service; traffic has left it by then.
+	StopBaseline bool
 	// Finalize reverts what Warbler changed, for a Canary being deleted
 	// with revertOnDeletion; the finalizer is removed once it succeeds.
 	Finalize bool

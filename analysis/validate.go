@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -28,6 +29,29 @@ type Canary struct {
 	Suspend      bool
 	Webhooks     []Webhook
 	Metrics      []MetricSpec
+	// Baseline is analysis.baseline.enabled.
+	Baseline bool
+	// Judge is analysis.judge.
+	Judge *JudgeSpec
+}
+
+// JudgeSpec is spec.analysis.judge: the judgement's score thresholds, out
+// of 100; nil keeps the defaults (95 and 75).
+type JudgeSpec struct {
+	PassScore, MarginalScore *int
+}
+
+// CompareSpec is a spec.analysis.metrics[].compare entry.
+type CompareSpec struct {
+	Against, As string
+}
+
+// JudgeMetricSpec is a spec.analysis.metrics[].judge entry.
+type JudgeMetricSpec struct {
+	Direction                        string
+	Weight                           *int
+	Critical                         bool
+	AllowedIncrease, AllowedDecrease *float64
 }
 
 // Webhook is a spec.analysis.webhooks entry.
@@ -36,6 +60,9 @@ type Webhook struct {
 	Type        string
 	MuteAlert   bool
 	GateTimeout string
+	// LoadTest: the webhook asks the loadtester for a load test (see
+	// IsLoadTest).
+	LoadTest bool
 }
 
 // MetricSpec is a spec.analysis.metrics entry.
@@ -51,6 +78,11 @@ type MetricSpec struct {
 	// Provider names the source in messages: the mesh provider for builtin
 	// metrics, the template's provider type otherwise.
 	Provider string
+	// Interval is metrics[].interval ("1m" when empty).
+	Interval string
+	Compare  *CompareSpec
+	Judge    *JudgeMetricSpec
+	DryRun   bool
 }
 
 // Limits are controller-wide settings that bound a spec.
@@ -58,10 +90,13 @@ type Limits struct {
 	// MinInterval is the shortest analysis interval; shorter ones are
 	// raised to it. Flagger uses 10s.
 	MinInterval time.Duration
+	// HistoryLimit is how many releases status.history keeps;
+	// DefaultHistoryLimit when 0.
+	HistoryLimit int
 }
 
-// DefaultLimits are Flagger's.
-var DefaultLimits = Limits{MinInterval: 10 * time.Second}
+// DefaultLimits are Flagger's, and the default history.
+var DefaultLimits = Limits{MinInterval: 10 * time.Second, HistoryLimit: DefaultHistoryLimit}
 
 // SpecError is a spec that cannot be acted on. Retrying does not help; the
 // user must change the Canary.
@@ -89,6 +124,10 @@ func Validate(c Canary, lim Limits) (Spec, error) {
 		Provider: c.Provider, Threshold: max(c.Threshold, 1), StepWeight: c.StepWeight,
 		StepWeights: c.StepWeights, StepWeightPromotion: c.StepWeightPromotion, Iterations: c.Iterations,
 		Mirror: c.Mirror, SkipAnalysis: c.SkipAnalysis, Suspend: c.Suspend, Traffic: TrafficOf(c.Provider),
+		HistoryLimit: lim.HistoryLimit,
+	}
+	if s.HistoryLimit <= 0 {
+		s.HistoryLimit = DefaultHistoryLimit
 	}
 	var err error
 	if s.Interval, err = interval(c.Interval, lim); err != nil {
@@ -107,7 +146,7 @@ func Validate(c Canary, lim Limits) (Spec, error) {
 		if !knownHook(t) {
 			return Spec{}, &SpecError{fmt.Sprintf("spec.analysis.webhooks[%d].type", i), fmt.Sprintf("unknown type %q; valid: %s", h.Type, strings.Join(hookTypes(), ", "))}
 		}
-		hook := Hook{Name: h.Name, Type: t, MuteAlert: h.MuteAlert}
+		hook := Hook{Name: h.Name, Type: t, MuteAlert: h.MuteAlert, LoadTest: h.LoadTest}
 		if h.GateTimeout != "" {
 			field := fmt.Sprintf("spec.analysis.webhooks[%d].gateTimeout", i)
 			if t != HookConfirmRollout && t != HookConfirmPromotion {
@@ -127,6 +166,9 @@ func Validate(c Canary, lim Limits) (Spec, error) {
 			return Spec{}, err
 		}
 		s.Metrics = append(s.Metrics, metric)
+	}
+	if err := validateBaseline(c, &s); err != nil {
+		return Spec{}, err
 	}
 	return s, nil
 }
@@ -218,6 +260,10 @@ func validateMetric(i int, m MetricSpec) (Metric, error) {
 	if m.ErrorRetries != nil {
 		out.ErrorRetries = *m.ErrorRetries
 	}
+	out.DryRun = m.DryRun
+	if err := validateRelative(field, m, &out); err != nil {
+		return Metric{}, err
+	}
 	return out, nil
 }
 
@@ -247,4 +293,22 @@ func TrafficOf(provider string) Traffic {
 		return Traffic{Weighted: true, Mirror: true}
 	}
 	return Traffic{Weighted: true}
+}
+
+// loadGenerators are the commands that make a loadtester "cmd" task a load
+// test.
+var loadGenerators = []string{"hey", "wrk", "ghz", "k6", "vegeta", "fortio"}
+
+// IsLoadTest tells from a webhook's metadata whether it asks the loadtester
+// for a load test: a typed "load" task, or a command that runs a load
+// generator (Flagger's "hey -z 1m ...").
+func IsLoadTest(metadata map[string]string) bool {
+	if metadata["type"] == "load" {
+		return true
+	}
+	if t := metadata["type"]; t != "" && t != "cmd" {
+		return false
+	}
+	f := strings.Fields(metadata["cmd"])
+	return len(f) > 0 && slices.Contains(loadGenerators, f[0])
 }

@@ -73,9 +73,13 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	}
 	err := a.run(ctx, args)
 	var ue *usageError
+	var ee *exitError
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.As(err, &ee):
+		fmt.Fprintf(a.Stderr, "kubectl-canary: %s\n", oneLine(ee.msg))
+		return ee.code
 	case errors.Is(err, flag.ErrHelp):
 		return ExitOK
 	case errors.As(err, &ue):
@@ -96,6 +100,14 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
+// exitError ends the run with its own exit code.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
 // errReported: the command already printed why it failed.
 var errReported = errors.New("failure already reported")
 
@@ -108,6 +120,11 @@ type command struct {
 	minArgs, maxArgs int
 	// output: the command prints data, in the format -o/--output names.
 	output bool
+	// offline: the command reads files, not the cluster; it accepts the
+	// cluster flags but its help does not list them.
+	offline bool
+	// hidden: the command is for scripts, and not listed.
+	hidden bool
 	// flags registers the command's own flags; run gets the positional
 	// arguments.
 	flags func(*flag.FlagSet)
@@ -115,8 +132,9 @@ type command struct {
 }
 
 func (a *App) commands() map[string]*command {
-	cmds := []*command{a.getCmd(), a.listCmd(), a.historyCmd(), a.lintCmd(), a.simulateCmd(), a.approveCmd(), a.rejectCmd()}
+	cmds := []*command{a.getCmd(), a.listCmd(), a.historyCmd(), a.statusCmd(), a.completionCmd(), a.lintCmd(), a.simulateCmd(), a.approveCmd(), a.rejectCmd(), a.dashboardCmd(), a.versionCmd()}
 	cmds = append(cmds, a.requestCmds()...)
+	cmds = append(cmds, a.completeCmd())
 	out := map[string]*command{}
 	for _, c := range cmds {
 		out[c.name] = c
@@ -141,6 +159,15 @@ func (a *App) run(ctx context.Context, args []string) error {
 	cmd, ok := a.commands()[rest[0]]
 	if !ok {
 		return usagef("unknown command %q; commands: %s", rest[0], strings.Join(a.names(), ", "))
+	}
+	if cmd.name == completeCommand {
+		// the words to complete, flags included, as they are; the last is
+		// the one under the cursor
+		words := rest[1:]
+		if len(words) == 0 {
+			words = []string{""}
+		}
+		return cmd.run(ctx, words)
 	}
 	fs := a.flagSet("kubectl canary " + cmd.name)
 	if cmd.flags != nil {
@@ -167,10 +194,10 @@ func (a *App) run(ctx context.Context, args []string) error {
 func (a *App) flagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&a.g.kubeconfig, "kubeconfig", a.g.kubeconfig, "path to the kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
+	fs.StringVar(&a.g.kubeconfig, "kubeconfig", a.g.kubeconfig, "path to the kubeconfig `file` (default $KUBECONFIG or ~/.kube/config)")
 	fs.StringVar(&a.g.context, "context", a.g.context, "kubeconfig context to use")
 	fs.StringVar(&a.g.namespace, "namespace", a.g.namespace, "namespace of the canary (default: the context's)")
-	fs.StringVar(&a.g.namespace, "n", a.g.namespace, "shorthand for --namespace")
+	alias(fs, "n", "namespace")
 	fs.BoolVar(&a.g.noColor, "no-color", a.g.noColor, "print without colours (also when NO_COLOR is set)")
 	fs.DurationVar(&a.g.requestTimeout, "request-timeout", orDefault(a.g.requestTimeout, 30*time.Second), "timeout of one request to the Kubernetes API")
 	return fs
@@ -185,14 +212,14 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // outputFlag registers -o/--output for commands that print data.
 func (a *App) outputFlag(fs *flag.FlagSet) {
-	fs.StringVar(&a.g.output, "output", "", "output format: json or yaml (default: text)")
-	fs.StringVar(&a.g.output, "o", "", "shorthand for --output")
+	fs.StringVar(&a.g.output, "output", "", "output `format`: json or yaml (default: text)")
+	alias(fs, "o", "output")
 }
 
 // meshFlag registers --mesh-provider, the provider assumed for canaries
 // without spec.provider.
 func meshFlag(fs *flag.FlagSet, mesh *string) {
-	fs.StringVar(mesh, "mesh-provider", defaultProvider, "the controller's -mesh-provider, for canaries without spec.provider")
+	fs.StringVar(mesh, "mesh-provider", "", "provider of canaries without spec.provider (default $"+MeshProviderEnv+", else the controller's -mesh-provider as it publishes it, else "+defaultProvider+")")
 }
 
 func (a *App) flagError(err error, cmd *command) error {
@@ -229,8 +256,10 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func (a *App) names() []string {
 	var out []string
-	for n := range a.commands() {
-		out = append(out, n)
+	for n, c := range a.commands() {
+		if !c.hidden {
+			out = append(out, n)
+		}
 	}
 	sort.Strings(out)
 	return out
@@ -244,16 +273,26 @@ func (a *App) usage(w io.Writer) {
 		fmt.Fprintf(w, "  %s %s\n      %s\n", c.name, c.args, c.summary)
 	}
 	fmt.Fprint(w, "\nGlobal flags: --kubeconfig FILE, --context NAME, -n/--namespace NS, --no-color, --request-timeout 30s\n")
-	fmt.Fprint(w, "Exit codes: 0 ok, 1 the operation failed or a manifest is invalid, 2 usage error.\n")
+	fmt.Fprint(w, "Exit codes: 0 ok, 1 the operation failed or a manifest is invalid, 2 usage error (status: 2 when it timed out).\n")
 	fmt.Fprint(w, "Run 'kubectl canary COMMAND --help' for a command's flags.\n")
 }
 
 func (a *App) commandUsage(cmd *command) {
-	fmt.Fprintf(a.Stdout, "Usage: kubectl canary %s %s\n\n%s\n\nFlags:\n", cmd.name, cmd.args, cmd.summary)
+	fmt.Fprintf(a.Stdout, "Usage: kubectl canary %s %s\n\n%s\n", cmd.name, cmd.args, cmd.summary)
 	fs := a.flagSet(cmd.name)
 	if cmd.flags != nil {
 		cmd.flags(fs)
 	}
-	fs.SetOutput(a.Stdout)
-	fs.PrintDefaults()
+	if cmd.output {
+		a.outputFlag(fs)
+	}
+	common := append(append([]string{}, clusterFlags...), globalFlags...)
+	fmt.Fprintln(a.Stdout, "\nFlags:")
+	printFlags(a.Stdout, fs, nil, common)
+	if !cmd.offline {
+		fmt.Fprintln(a.Stdout, "\nCluster flags:")
+		printFlags(a.Stdout, fs, clusterFlags, nil)
+	}
+	fmt.Fprintln(a.Stdout, "\nGlobal flags:")
+	printFlags(a.Stdout, fs, globalFlags, nil)
 }

@@ -3,10 +3,12 @@ package canarycli_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -230,6 +232,20 @@ func TestSimulateTimesMatchTheAnalysis(t *testing.T) {
 	}
 }
 
+func TestLintJSON(t *testing.T) {
+	bad := validCanary + "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"
+	bad = strings.Replace(bad, "provider: kubernetes:replicas", "provider: linkerd2", 1)
+	code, stdout, stderr := run(t, bad, "lint", "-f", "-", "-o", "json")
+	var res []canarycli.LintResult
+	if err := json.Unmarshal([]byte(stdout), &res); code != canarycli.ExitFailed || err != nil || len(res) != 2 {
+		t.Fatalf("exit %d, %v, stderr %q:\n%s", code, err, stderr, stdout)
+	}
+	if r := res[0]; r.Kind != "Canary" || r.Valid || len(r.Problems) != 1 || r.Problems[0].Field != "spec.provider" || !res[1].Skipped {
+		t.Errorf("results %+v: want the Canary invalid for spec.provider, the ConfigMap skipped", res)
+	}
+	oneErrorLine(t, stderr, "1 of 1 flagger.app objects invalid")
+}
+
 func TestSimulateJSON(t *testing.T) {
 	code, stdout, stderr := run(t, validCanary, "simulate", "-f", "-", "-o", "json")
 	if code != canarycli.ExitOK {
@@ -287,4 +303,161 @@ func TestNoClusterIsOneLineAndExitOne(t *testing.T) {
 		t.Errorf("missing kubeconfig: exit %d", code)
 	}
 	oneErrorLine(t, stderr, "no usable kubeconfig")
+}
+
+// Every command's --help shows its flags as the docs do: two dashes for
+// long names, shorthands beside them, -o/--output for the commands that
+// print data, and the cluster flags only for commands that read the cluster.
+func TestHelpOfEveryCommand(t *testing.T) {
+	code, top, _ := run(t, "", "--help")
+	if code != canarycli.ExitOK {
+		t.Fatalf("--help: exit %d", code)
+	}
+	var cmds []string
+	for _, l := range strings.Split(top, "\n") {
+		if f := strings.Fields(l); strings.HasPrefix(l, "  ") && !strings.HasPrefix(l, "      ") && len(f) > 0 {
+			cmds = append(cmds, f[0])
+		}
+	}
+	if len(cmds) < 14 {
+		t.Fatalf("--help lists %d commands: %v", len(cmds), cmds)
+	}
+	// every command prints data but completion, which prints a script, and
+	// dashboard, which serves pages
+	prints := map[string]bool{}
+	for _, c := range cmds {
+		prints[c] = c != "completion" && c != "dashboard"
+	}
+	offline := map[string]bool{"lint": true, "simulate": true, "completion": true}
+	singleDash := regexp.MustCompile(`(?m)^\s+-[a-z][a-z-]+\b`)
+	for _, name := range cmds {
+		code, out, stderr := run(t, "", name, "--help")
+		if code != canarycli.ExitOK {
+			t.Errorf("%s --help: exit %d: %s", name, code, stderr)
+			continue
+		}
+		if m := singleDash.FindString(out); m != "" {
+			t.Errorf("%s --help shows a long flag with one dash: %q\n%s", name, m, out)
+		}
+		if got := strings.Contains(out, "-o, --output format"); got != prints[name] {
+			t.Errorf("%s --help lists -o/--output: %t, want %t\n%s", name, got, prints[name], out)
+		}
+		if got := strings.Contains(out, "--kubeconfig"); got == offline[name] {
+			t.Errorf("%s --help lists the cluster flags: %t, want %t\n%s", name, got, !offline[name], out)
+		}
+		if !strings.Contains(out, "--no-color") {
+			t.Errorf("%s --help lacks the global --no-color", name)
+		}
+	}
+	_, out, _ := run(t, "", "get", "--help")
+	for _, want := range []string{"-w, --watch ", "-n, --namespace string ", "--request-timeout duration ", "(default 30s)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("get --help lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// The completion protocol answers candidates and a directive; the scripts
+// are tested in the real shells in cmd/kubectl-canary.
+func TestCompleteProtocol(t *testing.T) {
+	cases := []struct {
+		words []string
+		want  string
+	}{
+		{[]string{"hi"}, "history\n:4\n"},
+		{[]string{"-n", "prod", "pro"}, "promote\n:4\n"},
+		{[]string{"history", "--re"}, "--release\n--request-timeout\n:4\n"},
+		{[]string{"status", "-o", "y"}, "yaml\n:4\n"},
+		{[]string{"lint", "-f", ""}, ":0\n"},
+		{[]string{"frobnicate", ""}, ":4\n"},
+	}
+	for _, tc := range cases {
+		code, out, stderr := run(t, "", append([]string{"__complete"}, tc.words...)...)
+		if code != 0 || out != tc.want {
+			t.Errorf("__complete %q: exit %d, %q (stderr %q), want %q", tc.words, code, out, stderr, tc.want)
+		}
+	}
+	code, out, _ := run(t, "", "completion", "tcsh")
+	if code != canarycli.ExitUsage || out != "" {
+		t.Errorf("completion tcsh: exit %d, stdout %q", code, out)
+	}
+}
+
+// judgedCanary runs a baseline, relative checks, the judge and a dry run.
+const judgedCanary = `apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata:
+  name: podinfo
+  namespace: test
+spec:
+  provider: gatewayapi:v1
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service:
+    port: 9898
+    gatewayRefs: [{name: public, namespace: gateway}]
+  analysis:
+    interval: 1m
+    threshold: 2
+    stepWeight: 10
+    maxWeight: 30
+    baseline: {enabled: true}
+    judge: {passScore: 95, marginalScore: 75}
+    metrics:
+    - name: request-duration
+      interval: 1m
+      compare: {against: Baseline}
+      thresholdRange: {max: 1.2}
+    - name: latency
+      templateRef: {name: latency}
+      interval: 30s
+      judge: {direction: Increase}
+    - name: cpu
+      templateRef: {name: cpu}
+      thresholdRange: {max: 80}
+      dryRun: true
+---
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata:
+  name: latency
+  namespace: test
+spec:
+  provider: {type: prometheus, address: http://prometheus:9090}
+  query: sum(rate(http_request_duration_seconds_sum{pod=~"{{ target }}-.*"}[{{ interval }}]))
+`
+
+func TestLintBaselineRelativeAndJudge(t *testing.T) {
+	code, stdout, _ := run(t, judgedCanary, "lint", "-f", "-")
+	if code != canarycli.ExitOK || strings.Count(stdout, ": valid") != 2 {
+		t.Fatalf("exit %d, stdout %q, want both documents valid", code, stdout)
+	}
+	cases := []struct{ from, to, want string }{
+		{"provider: gatewayapi:v1", "provider: nginx", "error: spec.analysis.baseline: provider nginx cannot split traffic three ways (primary, canary and baseline); the baseline works with"},
+		{"baseline: {enabled: true}", "baseline: {enabled: false}", "error: spec.analysis: metrics[].judge and metrics[].compare.against: Baseline need analysis.baseline.enabled"},
+		{"maxWeight: 30", "maxWeight: 60", "with analysis.baseline, maxWeight (or the last of stepWeights) must be set to 50 or less"},
+		{"type: prometheus, address", "type: loadtest, address", "error: spec.analysis.metrics[1].judge: metric template latency uses provider loadtest, which reads the canary's own results; it cannot query the baseline"},
+		{"    - name: cpu\n", "    - name: judge\n", `error: spec.analysis.metrics[2].name: "judge" names the judgement in status.checks`},
+	}
+	for _, tc := range cases {
+		code, stdout, _ := run(t, strings.Replace(judgedCanary, tc.from, tc.to, 1), "lint", "-f", "-")
+		if code != canarycli.ExitFailed || !strings.Contains(stdout, tc.want) {
+			t.Errorf("%s: exit %d, stdout %q, want exit 1 and %q", tc.to, code, stdout, tc.want)
+		}
+	}
+	// nginx's builtin queries read the same for the canary and the primary
+	nginx := strings.Replace(validCanary, "provider: kubernetes:replicas", "provider: nginx", 1)
+	nginx = strings.Replace(nginx, "      thresholdRange:\n        max: 500", "      compare: {against: Primary}\n      thresholdRange:\n        max: 1.5", 1)
+	code, stdout, _ = run(t, nginx, "lint", "-f", "-")
+	want := `error: spec.analysis.metrics[1].compare: provider "nginx"'s builtin request-duration query cannot tell the primary's traffic from the canary's`
+	if code != canarycli.ExitFailed || !strings.Contains(stdout, want) {
+		t.Errorf("nginx compare: exit %d, stdout %q, want %q", code, stdout, want)
+	}
+}
+
+func TestSimulateBaselineGolden(t *testing.T) {
+	code, stdout, stderr := run(t, judgedCanary, "simulate", "-f", "-")
+	if code != canarycli.ExitOK {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+	golden.Check(t, "simulate_baseline.golden", stdout)
 }

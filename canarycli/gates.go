@@ -37,7 +37,7 @@ func (a *App) gateCmd(approve bool) *command {
 		name, summary = "reject", "close the gates (/gate/close) and signal the rollback webhooks (/rollback/open)"
 	}
 	return &command{
-		name: name, args: "CANARY [--hook NAME] [--direct]", summary: summary, minArgs: 1, maxArgs: 1,
+		name: name, args: "CANARY [--hook NAME] [--direct] [-o json|yaml]", summary: summary, minArgs: 1, maxArgs: 1, output: true,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&o.hook, "hook", "", "only the webhook with this name")
 			fs.BoolVar(&o.direct, "direct", false, "call the loadtester URLs directly instead of through the API server's service proxy")
@@ -118,19 +118,39 @@ func (a *App) gates(ctx context.Context, name string, approve bool, o *gateOptio
 	}
 	body, _ := json.Marshal(map[string]string{"name": c.Name, "namespace": c.Namespace})
 	failed := 0
+	results := []GateResult{}
 	for _, call := range calls {
 		via, err := a.postGate(ctx, cl, c, call, body, o.direct)
+		res := GateResult{Hook: call.hook.Name, Type: hookType(call.hook), URL: call.target.String(), Action: call.action,
+			ViaServiceProxy: via != ""}
 		if err != nil {
 			failed++
-			fmt.Fprintf(a.Stderr, "kubectl-canary: canary %s: webhook %s: %s\n", c.Key(), call.hook.Name, oneLine(err.Error()))
-			continue
+			res.Error = oneLine(err.Error())
+			fmt.Fprintf(a.Stderr, "kubectl-canary: canary %s: webhook %s: %s\n", c.Key(), call.hook.Name, res.Error)
+		} else if a.g.output == "" {
+			fmt.Fprintf(a.Stdout, "canary %s: %s: POST %s (%s webhook %s%s)\n", c.Key(), call.action, call.target, hookType(call.hook), call.hook.Name, via)
 		}
-		fmt.Fprintf(a.Stdout, "canary %s: %s: POST %s (%s webhook %s%s)\n", c.Key(), call.action, call.target, hookType(call.hook), call.hook.Name, via)
+		results = append(results, res)
+	}
+	if a.g.output != "" {
+		if err := a.print(results); err != nil {
+			return err
+		}
 	}
 	if failed > 0 {
 		return errReported
 	}
 	return nil
+}
+
+// GateResult is one call of approve or reject, as -o json|yaml prints it.
+type GateResult struct {
+	Hook            string `json:"hook"`
+	Type            string `json:"type"`
+	URL             string `json:"url"`
+	Action          string `json:"action"`
+	ViaServiceProxy bool   `json:"viaServiceProxy,omitempty"`
+	Error           string `json:"error,omitempty"`
 }
 
 func hookType(h flaggerv1.CanaryWebhook) string {
@@ -193,18 +213,30 @@ func (a *App) postGate(ctx context.Context, cl *cluster, c *flaggerv1.Canary, ca
 // API server's service proxy. IPs, localhost and other hosts are called
 // directly.
 func serviceProxyPath(u *url.URL, canaryNS string) (string, bool) {
-	host := u.Hostname()
-	if host == "" || host == "localhost" || net.ParseIP(host) != nil {
+	ns, name, ok := serviceProxyTarget(u, canaryNS)
+	if !ok {
 		return "", false
 	}
+	return "/api/v1/namespaces/" + ns + "/services/" + name + "/proxy" + u.EscapedPath(), true
+}
+
+// serviceProxyTarget is the namespace and the name ("[https:]<svc>:<port>")
+// through which the service proxy reaches the URL; RBAC authorizes "create"
+// on services/proxy under that name.
+func serviceProxyTarget(u *url.URL, canaryNS string) (ns, name string, ok bool) {
+	host := u.Hostname()
+	if host == "" || host == "localhost" || net.ParseIP(host) != nil {
+		return "", "", false
+	}
 	labels := strings.Split(host, ".")
-	svc, ns := labels[0], canaryNS
+	svc := labels[0]
+	ns = canaryNS
 	switch {
 	case len(labels) == 1:
 	case len(labels) == 2, len(labels) >= 3 && labels[2] == "svc":
 		ns = labels[1]
 	default:
-		return "", false
+		return "", "", false
 	}
 	port := u.Port()
 	if port == "" {
@@ -213,11 +245,11 @@ func serviceProxyPath(u *url.URL, canaryNS string) (string, bool) {
 			port = "443"
 		}
 	}
-	name := svc + ":" + port
+	name = svc + ":" + port
 	if u.Scheme == "https" {
 		name = "https:" + name
 	}
-	return "/api/v1/namespaces/" + ns + "/services/" + name + "/proxy" + u.EscapedPath(), true
+	return ns, name, true
 }
 
 // hookSecret reads the token and HMAC key of a webhook's secretRef; the

@@ -19,7 +19,7 @@ func (a *App) getCmd() *command {
 		summary: "show a canary: status, weights, images, replicas, and a tree of its workloads, route and checks",
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&watch, "watch", false, "redraw until interrupted")
-			fs.BoolVar(&watch, "w", false, "shorthand for --watch")
+			alias(fs, "w", "watch")
 			meshFlag(fs, &mesh)
 		},
 		run: func(ctx context.Context, args []string) error {
@@ -28,7 +28,8 @@ func (a *App) getCmd() *command {
 				return err
 			}
 			if watch {
-				return a.watch(ctx, cl, args[0], mesh)
+				return a.redraw(ctx, func() (any, error) { return a.snapshot(ctx, cl, args[0], mesh) },
+					func(v any) { renderSummary(a.Stdout, v.(*Summary), a.style(), a.Now()) })
 			}
 			s, err := a.snapshot(ctx, cl, args[0], mesh)
 			if err != nil {
@@ -45,6 +46,9 @@ func (a *App) snapshot(ctx context.Context, cl *cluster, name, mesh string) (*Su
 	if err != nil {
 		return nil, err
 	}
+	if c.Spec.Provider == "" {
+		mesh = a.meshProvider(ctx, cl, c.Namespace, mesh)
+	}
 	return a.summarize(ctx, cl, c, mesh)
 }
 
@@ -56,33 +60,42 @@ func (a *App) show(s *Summary) error {
 	return nil
 }
 
-// watch redraws the summary until ctx ends. On a terminal it redraws in
-// place; otherwise (a pipe, a CI log) it prints a frame only when
-// something changed.
-func (a *App) watch(ctx context.Context, cl *cluster, name, mesh string) error {
+// redraw shows what read returns until ctx ends, every PollInterval: with
+// render, or as JSON or YAML with -o. On a terminal it redraws in place;
+// otherwise (a pipe, a CI log) it prints a frame only when something
+// changed.
+func (a *App) redraw(ctx context.Context, read func() (any, error), render func(any)) error {
 	tty := a.isTerminal()
 	var last []byte
 	for {
-		s, err := a.snapshot(ctx, cl, name, mesh)
+		v, err := read()
+		if err != nil {
+			// a read cut short by the end of the watch (client-go's rate
+			// limiter gives up just before a deadline) is no error
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(a.PollInterval):
+				return err
+			}
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
-			return err
-		}
-		fp, _ := json.Marshal(s)
-		switch {
-		case tty:
-			fmt.Fprint(a.Stdout, "\x1b[H\x1b[2J")
-			if err := a.show(s); err != nil {
-				return err
-			}
-		case !bytes.Equal(fp, last):
-			if last != nil && a.g.output == "" {
+		fp, _ := json.Marshal(v)
+		if tty || !bytes.Equal(fp, last) {
+			switch {
+			case tty:
+				fmt.Fprint(a.Stdout, "\x1b[H\x1b[2J")
+			case last != nil && a.g.output == "":
 				fmt.Fprintln(a.Stdout)
 			}
-			if err := a.show(s); err != nil {
-				return err
+			if a.g.output != "" {
+				if err := a.print(v); err != nil {
+					return err
+				}
+			} else {
+				render(v)
 			}
 		}
 		last = fp

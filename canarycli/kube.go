@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -27,6 +28,15 @@ type cluster struct {
 	client    client.Client
 	config    *rest.Config
 	namespace string
+	// authInfo is the kubeconfig's user entry, the fallback name of the
+	// requester.
+	authInfo string
+
+	// what the controllers publish, read once (see controllerConfigs)
+	configs       []ControllerConfig
+	configsErr    error
+	configsRead   bool
+	configsWarned bool
 }
 
 // Scheme returns the types the plugin reads: client-go's, Warbler's and
@@ -58,6 +68,9 @@ func (a *App) connect() (*cluster, error) {
 	}
 	cfg.Timeout = a.g.requestTimeout
 	cfg.UserAgent = "kubectl-canary"
+	// client-go's default of 5 requests a second makes --watch wait on its
+	// own rate limiter (a tree is a dozen requests); kubectl allows 50
+	cfg.QPS, cfg.Burst = 50, 100
 	ns := a.g.namespace
 	if ns == "" {
 		if ns, _, err = cc.Namespace(); err != nil {
@@ -69,6 +82,15 @@ func (a *App) connect() (*cluster, error) {
 		return nil, explainAPIError(err, cfg.Host)
 	}
 	a.cluster = &cluster{client: c, config: cfg, namespace: ns}
+	if raw, err := cc.RawConfig(); err == nil {
+		current := raw.CurrentContext
+		if a.g.context != "" {
+			current = a.g.context
+		}
+		if ctx, ok := raw.Contexts[current]; ok {
+			a.cluster.authInfo = ctx.AuthInfo
+		}
+	}
 	return a.cluster, nil
 }
 
@@ -118,9 +140,27 @@ func (a *App) getCanary(ctx context.Context, cl *cluster, name string) (*flagger
 	case err == nil:
 		return &c, nil
 	case apierrors.IsNotFound(err):
+		if err := a.checkNamespace(ctx, cl, false); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("canary %q not found in namespace %q (list them with 'kubectl canary list -A')", name, cl.namespace)
 	case apierrors.IsForbidden(err):
 		return nil, fmt.Errorf("not allowed to read canary %s.%s: %v", name, cl.namespace, err)
 	}
 	return nil, explainAPIError(err, cl.config.Host)
+}
+
+// checkNamespace reports a namespace that does not exist as such, rather
+// than as an empty one. Without the right to read namespaces it says
+// nothing.
+func (a *App) checkNamespace(ctx context.Context, cl *cluster, all bool) error {
+	if all {
+		return nil
+	}
+	var ns corev1.Namespace
+	err := cl.client.Get(ctx, client.ObjectKey{Name: cl.namespace}, &ns)
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("namespace %q not found (list them with 'kubectl get namespaces')", cl.namespace)
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/warbler-dev/warbler/analysis"
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/canarycli/manifests"
+	"github.com/warbler-dev/warbler/providers/metrics"
 	"github.com/warbler-dev/warbler/providers/routers"
 )
 
@@ -25,15 +26,15 @@ func (f *files) Set(v string) error { *f = append(*f, v); return nil }
 
 // register adds -f and --filename.
 func (f *files) register(set *flag.FlagSet) {
-	set.Var(f, "f", "manifest file, '-' for stdin (repeatable)")
-	set.Var(f, "filename", "same as -f")
+	set.Var(f, "filename", "manifest `file`, '-' for stdin (repeatable)")
+	alias(set, "f", "filename")
 }
 
 func (a *App) lintCmd() *command {
 	var fs files
 	var mesh string
 	return &command{
-		name: "lint", args: "-f FILE [-f FILE...]", minArgs: 0, maxArgs: 0,
+		name: "lint", args: "-f FILE [-f FILE...] [-o json|yaml]", minArgs: 0, maxArgs: 0, offline: true, output: true,
 		summary: "check Canary, MetricTemplate and AlertProvider manifests offline against the CRD schemas and the analysis rules",
 		flags: func(set *flag.FlagSet) {
 			fs.register(set)
@@ -43,7 +44,7 @@ func (a *App) lintCmd() *command {
 			if len(fs) == 0 {
 				return usagef("lint needs -f FILE")
 			}
-			return a.lint(fs, mesh)
+			return a.lint(fs, a.offlineProvider(mesh))
 		},
 	}
 }
@@ -77,24 +78,47 @@ func (a *App) lint(paths []string, mesh string) error {
 		return err
 	}
 	invalid, checked := 0, 0
+	results := []LintResult{}
+	files := map[string][]*manifests.Document{}
 	for _, path := range paths {
 		docs, err := a.readManifest(path)
 		if err != nil {
 			return err
 		}
-		for _, d := range docs {
+		files[path] = docs
+	}
+	templates := metricTemplates(files)
+	for _, path := range paths {
+		for _, d := range files[path] {
+			res := LintResult{File: path, Document: d.Index, Line: d.Line, Kind: d.Kind, Name: d.Name}
 			if !schemas.Check(d) {
-				fmt.Fprintf(a.Stdout, "%s: %s: skipped, not a %s object\n", path, d.Ref(), schemas.Group())
+				res.Skipped = true
+				results = append(results, res)
+				if a.g.output == "" {
+					fmt.Fprintf(a.Stdout, "%s: %s: skipped, not a %s object\n", path, d.Ref(), schemas.Group())
+				}
 				continue
 			}
 			checked++
 			if d.Kind == "Canary" && d.Valid() {
-				checkCanary(d, mesh)
+				checkCanary(d, mesh, templates)
 			}
 			if !d.Valid() {
 				invalid++
 			}
-			a.report(path, d)
+			res.Valid = d.Valid()
+			for _, p := range d.Problems {
+				res.Problems = append(res.Problems, LintProblem{Field: p.Field, Message: p.Message, Warning: p.Warning})
+			}
+			results = append(results, res)
+			if a.g.output == "" {
+				a.report(path, d)
+			}
+		}
+	}
+	if a.g.output != "" {
+		if err := a.print(results); err != nil {
+			return err
 		}
 	}
 	if invalid > 0 {
@@ -118,10 +142,11 @@ func (a *App) report(path string, d *manifests.Document) {
 	}
 }
 
-// checkCanary adds what the schema cannot express: the provider, and the
+// checkCanary adds what the schema cannot express: the provider, the
 // analysis's own validation (stepWeights increasing, metric sources,
-// no-data policies), with its notes as warnings.
-func checkCanary(d *manifests.Document, mesh string) {
+// no-data policies, the baseline), with its notes as warnings, and whether
+// relative and judged metrics can query the other side.
+func checkCanary(d *manifests.Document, mesh string, templates map[string]string) {
 	var c flaggerv1.Canary
 	if err := json.Unmarshal(d.JSON, &c); err != nil {
 		d.Add("", "cannot be read as a Canary: %v", err)
@@ -144,4 +169,27 @@ func checkCanary(d *manifests.Document, mesh string) {
 	for _, n := range spec.Notes {
 		d.Problems = append(d.Problems, manifests.Problem{Field: "spec.analysis", Message: n, Warning: true})
 	}
+	if err == nil {
+		checkSides(d, &c, metrics.BuiltinProvider(mesh, c.Spec.Provider), templates)
+	}
+}
+
+// LintResult is one document of `lint -o json|yaml`.
+type LintResult struct {
+	File     string `json:"file"`
+	Document int    `json:"document"`
+	Line     int    `json:"line"`
+	Kind     string `json:"kind,omitempty"`
+	Name     string `json:"name,omitempty"`
+	// Skipped: not a flagger.app object.
+	Skipped  bool          `json:"skipped,omitempty"`
+	Valid    bool          `json:"valid"`
+	Problems []LintProblem `json:"problems,omitempty"`
+}
+
+// LintProblem is an error, or a warning, about a field.
+type LintProblem struct {
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+	Warning bool   `json:"warning,omitempty"`
 }

@@ -24,32 +24,49 @@ type ListItem struct {
 	Threshold          int       `json:"threshold"`
 	Target             string    `json:"target"`
 	LastTransitionTime time.Time `json:"lastTransitionTime,omitzero"`
+	Reason             string    `json:"reason,omitempty"`
 	Message            string    `json:"message,omitempty"`
 	Shard              string    `json:"shard,omitempty"` // sharding.warbler.dev/key: the controller shard that handles it
 }
 
 func (a *App) listCmd() *command {
-	var all bool
+	var all, watch bool
 	return &command{
-		name: "list", args: "[-A] [-o json|yaml]", minArgs: 0, maxArgs: 0, output: true,
-		summary: "list canaries with their phase, weight and failed checks",
+		name: "list", args: "[-A] [--watch] [-o json|yaml]", minArgs: 0, maxArgs: 0, output: true,
+		summary: "list canaries with their phase, weight, failed checks and why they halted or how their last release ended",
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&all, "all-namespaces", false, "list the canaries of every namespace")
-			fs.BoolVar(&all, "A", false, "shorthand for --all-namespaces")
+			alias(fs, "A", "all-namespaces")
+			fs.BoolVar(&watch, "watch", false, "redraw until interrupted")
+			alias(fs, "w", "watch")
 		},
 		run: func(ctx context.Context, _ []string) error {
 			cl, err := a.connect()
 			if err != nil {
 				return err
 			}
-			items, err := a.list(ctx, cl, all)
+			if err := a.checkNamespace(ctx, cl, all); err != nil {
+				return err
+			}
+			show := func() (any, error) {
+				items, err := a.list(ctx, cl, all)
+				if err != nil {
+					return nil, err
+				}
+				return items, nil
+			}
+			render := func(v any) { a.renderList(v.([]ListItem), all) }
+			if watch {
+				return a.redraw(ctx, show, render)
+			}
+			items, err := show()
 			if err != nil {
 				return err
 			}
 			if a.g.output != "" {
 				return a.print(items)
 			}
-			a.renderList(items, all)
+			render(items)
 			return nil
 		},
 	}
@@ -74,7 +91,7 @@ func (a *App) list(ctx context.Context, cl *cluster, all bool) ([]ListItem, erro
 		items = append(items, ListItem{Namespace: c.Namespace, Name: c.Name, Phase: phaseName(c.Status.Phase), Paused: c.Status.Paused,
 			Weight: c.Status.CanaryWeight, FailedChecks: c.Status.FailedChecks, Threshold: threshold,
 			Target: c.Spec.TargetRef.Kind + "/" + c.Spec.TargetRef.Name, LastTransitionTime: c.Status.LastTransitionTime.Time,
-			Message: c.Status.Message, Shard: c.Shard()})
+			Reason: string(c.Status.Reason), Message: c.Status.Message, Shard: c.Shard()})
 	}
 	sort.Slice(items, func(i, j int) bool {
 		if items[i].Namespace != items[j].Namespace {
@@ -109,7 +126,7 @@ func (a *App) renderList(items []ListItem, all bool) {
 		c := &flaggerv1.Canary{Status: flaggerv1.CanaryStatus{Phase: flaggerv1.CanaryPhase(it.Phase), Paused: it.Paused}}
 		row := []cell{{text: it.Name}, st.status(phaseHealth(c), it.Phase), {text: fmt.Sprint(it.Weight)},
 			{text: fmt.Sprintf("%d/%d", it.FailedChecks, it.Threshold)}, {text: it.Target}, {text: age(now, it.LastTransitionTime)},
-			{text: truncate(oneLine(it.Message), 60)}}
+			{text: truncate(oneLine(reasonText(it.Reason, it.Message)), 120)}}
 		if all {
 			row = append([]cell{{text: it.Namespace}}, row...)
 		}
@@ -135,4 +152,15 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// reasonText is "Reason: message", or whichever of the two is set.
+func reasonText(reason, msg string) string {
+	switch {
+	case reason == "":
+		return msg
+	case msg == "":
+		return reason
+	}
+	return reason + ": " + msg
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/warbler-dev/warbler/analysis"
+	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 )
 
 // style decides how text is decorated: colours only on a terminal, and
@@ -129,8 +130,17 @@ func renderHeader(w io.Writer, s *Summary, st style, now time.Time) {
 		status.text += " (suspended)"
 	}
 	line("Status", colored(status))
+	if s.Reason != "" {
+		line("Reason", s.Reason)
+	}
 	if s.Message != "" {
 		line("Message", s.Message)
+	}
+	if r := s.Release; r != nil {
+		line("Release", releaseLine(r, now))
+	}
+	if g := s.Gate; g != nil {
+		line("Gate", fmt.Sprintf("%s (%s) %s", g.Name, g.Type, g.URL))
 	}
 	if s.WaitingSince != nil {
 		waiting := "for " + age(now, *s.WaitingSince)
@@ -139,6 +149,11 @@ func renderHeader(w io.Writer, s *Summary, st style, now time.Time) {
 			waiting += fmt.Sprintf(" (gateTimeout %s: rolled back in %s)", g.Duration, duration.HumanDuration(max(left, 0)))
 		}
 		line("Waiting", waiting)
+	}
+	if g := s.Gate; g != nil && g.Command != "" {
+		line("Open it with", g.Command)
+	} else if g != nil {
+		line("Note", g.Note)
 	}
 	line("Strategy", strategyName(s.Strategy)+" ("+s.Provider+")")
 	unit := "Step"
@@ -237,3 +252,12 @@ func addTree(t *table, n Node, prefix, childPrefix string, st style, now time.Ti
 // RenderSummary prints a summary as `get` does, without colours, with ages
 // relative to now.
 func RenderSummary(w io.Writer, s *Summary, now time.Time) { renderSummary(w, s, style{}, now) }
+
+// releaseLine says which release this is and how far it got: "#3, running
+// for 2m" or "#3 Failed 1m ago, after 3m".
+func releaseLine(r *flaggerv1.CanaryRelease, now time.Time) string {
+	if r.EndTime == nil {
+		return fmt.Sprintf("#%d, running for %s", r.ID, age(now, r.StartTime.Time))
+	}
+	return fmt.Sprintf("#%d %s %s ago, after %s", r.ID, r.Outcome, age(now, r.EndTime.Time), duration.HumanDuration(r.EndTime.Sub(r.StartTime.Time)))
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -45,7 +46,7 @@ func (a *App) requestCmd(op flaggerv1.Request, summary string) *command {
 		args = "CANARY [--skip-analysis] [--wait=false] [--timeout 2m]"
 	}
 	return &command{
-		name: string(op), args: args, summary: summary, minArgs: 1, maxArgs: 1,
+		name: string(op), args: args + " [-o json|yaml]", summary: summary, minArgs: 1, maxArgs: 1, output: true,
 		flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&o.wait, "wait", true, "wait until the controller handled the request, and fail if it refused it")
 			fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long --wait waits")
@@ -82,23 +83,47 @@ func (a *App) request(ctx context.Context, name string, op flaggerv1.Request, o 
 	if pending := c.Annotations[flaggerv1.RequestAnnotation]; pending != "" {
 		fmt.Fprintf(a.Stderr, "kubectl-canary: replacing the request %q that the controller has not handled yet\n", pending)
 	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{flaggerv1.RequestAnnotation: value}}})
+	annotations := map[string]any{flaggerv1.RequestAnnotation: value, flaggerv1.RequestedByAnnotation: nil}
+	if by := a.whoAmI(ctx, cl); by != "" {
+		annotations[flaggerv1.RequestedByAnnotation] = by
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": annotations}})
 	if err := cl.client.Patch(ctx, c, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		return explainAPIError(fmt.Errorf("canary %s: setting %s=%s: %w", c.Key(), flaggerv1.RequestAnnotation, value, err), cl.config.Host)
 	}
+	res := RequestResult{Canary: c.Key(), Annotation: flaggerv1.RequestAnnotation + "=" + value}
 	if !o.wait {
-		fmt.Fprintf(a.Stdout, "canary %s: %s requested (%s=%s)\n", c.Key(), op, flaggerv1.RequestAnnotation, value)
+		if a.g.output != "" {
+			return a.print(res)
+		}
+		fmt.Fprintf(a.Stdout, "canary %s: %s requested (%s)\n", c.Key(), op, res.Annotation)
 		return nil
 	}
-	rec, err := a.awaitRequest(ctx, cl, c.Key(), name, op, id, o.timeout)
-	if err != nil {
+	if res.Record, err = a.awaitRequest(ctx, cl, c.Key(), name, op, id, o.timeout); err != nil {
 		return err
 	}
-	if !rec.Accepted {
-		return fmt.Errorf("canary %s: %s refused: %s", c.Key(), op, rec.Message)
+	if a.g.output != "" {
+		if err := a.print(res); err != nil {
+			return err
+		}
+		if !res.Record.Accepted {
+			return errReported
+		}
+		return nil
 	}
-	fmt.Fprintf(a.Stdout, "canary %s: %s accepted: %s\n", c.Key(), op, rec.Message)
+	if !res.Record.Accepted {
+		return fmt.Errorf("canary %s: %s refused: %s", c.Key(), op, res.Record.Message)
+	}
+	fmt.Fprintf(a.Stdout, "canary %s: %s accepted: %s\n", c.Key(), op, res.Record.Message)
 	return nil
+}
+
+// RequestResult is what a request command prints with -o json|yaml: the
+// annotation it set and, with --wait, how the controller handled it.
+type RequestResult struct {
+	Canary     string                   `json:"canary"`
+	Annotation string                   `json:"annotation"`
+	Record     *flaggerv1.RequestRecord `json:"record,omitempty"`
 }
 
 // awaitRequest polls status.lastRequest until it records the request.
@@ -122,4 +147,15 @@ func (a *App) awaitRequest(ctx context.Context, cl *cluster, key, name string, o
 		case <-time.After(a.PollInterval):
 		}
 	}
+}
+
+// whoAmI names the user of the kubeconfig, as the API server knows it (a
+// SelfSubjectReview), else as the kubeconfig names its user entry. The
+// controller records it with the request.
+func (a *App) whoAmI(ctx context.Context, cl *cluster) string {
+	review := &authenticationv1.SelfSubjectReview{}
+	if err := cl.client.Create(ctx, review); err == nil && review.Status.UserInfo.Username != "" {
+		return review.Status.UserInfo.Username
+	}
+	return cl.authInfo
 }

@@ -53,6 +53,26 @@ func routeObject(provider string, c *flaggerv1.Canary) (routeRef, bool) {
 		return routeRef{gvk("getambassador.io", "v2", "Mapping"), "Mapping", apex + flaggerv1.CanarySuffix}, true
 	case routers.Ambassador, routers.AmbassadorV3alpha1, routers.Emissary, routers.EmissaryV3alpha1:
 		return routeRef{gvk("getambassador.io", "v3alpha1", "Mapping"), "Mapping", apex + flaggerv1.CanarySuffix}, true
+	case routers.Contour:
+		return routeRef{gvk("projectcontour.io", "v1", "HTTPProxy"), "HTTPProxy", apex}, true
+	case routers.Gloo:
+		return routeRef{gvk("gateway.solo.io", "v1", "RouteTable"), "RouteTable", apex}, true
+	case routers.Traefik:
+		return routeRef{gvk("traefik.io", "v1alpha1", "TraefikService"), "TraefikService", apex}, true
+	case routers.Kuma:
+		return routeRef{gvk("kuma.io", "v1alpha1", "TrafficRoute"), "TrafficRoute", apex}, true
+	case routers.KumaMeshHTTPRoute:
+		return routeRef{gvk("kuma.io", "v1alpha1", "MeshHTTPRoute"), "MeshHTTPRoute", apex}, true
+	case routers.Skipper:
+		if c.Spec.IngressRef == nil {
+			return routeRef{}, false
+		}
+		return routeRef{gvk("networking.k8s.io", "v1", "Ingress"), "Ingress", c.Spec.IngressRef.Name + "-canary"}, true
+	case routers.APISIX:
+		if c.Spec.RouteRef == nil {
+			return routeRef{}, false
+		}
+		return routeRef{gvk("apisix.apache.org", "v2", "ApisixRoute"), "ApisixRoute", c.Spec.RouteRef.Name + "-" + apex + flaggerv1.CanarySuffix}, true
 	}
 	return routeRef{}, false
 }
@@ -62,6 +82,9 @@ func routeObject(provider string, c *flaggerv1.Canary) (routeRef, bool) {
 func (a *App) objectCreated(ctx context.Context, cl *cluster, ns string, ref routeRef) (time.Time, error) {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(ref.gvk)
+	if ref.kind == "TrafficRoute" { // Kuma's is cluster-scoped
+		ns = ""
+	}
 	if err := cl.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.name}, u); err != nil {
 		return time.Time{}, err
 	}

@@ -24,9 +24,11 @@ type Simulation struct {
 	Threshold  int      `json:"threshold"`
 	Iterations int      `json:"iterations,omitempty"`
 	Schedule   []int    `json:"schedule,omitempty"`
-	Notes      []string `json:"notes,omitempty"`
-	Promotion  SimRun   `json:"promotion"`
-	Rollback   SimRun   `json:"rollback"`
+	// Baseline: a baseline runs beside the canary with its weight.
+	Baseline  bool     `json:"baseline,omitempty"`
+	Notes     []string `json:"notes,omitempty"`
+	Promotion SimRun   `json:"promotion"`
+	Rollback  SimRun   `json:"rollback"`
 }
 
 func (a *App) simulateCmd() *command {
@@ -34,7 +36,7 @@ func (a *App) simulateCmd() *command {
 	var mesh string
 	var minInterval time.Duration
 	return &command{
-		name: "simulate", args: "-f FILE [--mesh-provider P] [--min-interval 10s] [-o json|yaml]", minArgs: 0, maxArgs: 0, output: true,
+		name: "simulate", args: "-f FILE [--mesh-provider P] [--min-interval 10s] [-o json|yaml]", minArgs: 0, maxArgs: 0, output: true, offline: true,
 		summary: "print a Canary's weight schedule and the shortest times to promote and to roll back",
 		flags: func(set *flag.FlagSet) {
 			fs.register(set)
@@ -45,7 +47,7 @@ func (a *App) simulateCmd() *command {
 			if len(fs) == 0 {
 				return usagef("simulate needs -f FILE")
 			}
-			return a.simulateFiles(fs, mesh, minInterval)
+			return a.simulateFiles(fs, a.offlineProvider(mesh), minInterval)
 		},
 	}
 }
@@ -100,7 +102,7 @@ func simulateDoc(d *manifests.Document, mesh string, minInterval time.Duration) 
 		return Simulation{}, err
 	}
 	sim := Simulation{Name: c.Name, Namespace: c.Namespace, Provider: provider, Strategy: string(spec.Strategy),
-		Interval: Duration(spec.Interval), Threshold: spec.Threshold, Notes: spec.Notes, Promotion: simulate(spec, false)}
+		Interval: Duration(spec.Interval), Threshold: spec.Threshold, Notes: spec.Notes, Promotion: simulate(spec, false), Baseline: spec.Baseline}
 	if spec.Strategy == analysis.StrategyCanary {
 		sim.Schedule = analysis.Schedule(spec)
 	} else {
@@ -110,7 +112,7 @@ func simulateDoc(d *manifests.Document, mesh string, minInterval time.Duration) 
 	case spec.SkipAnalysis:
 		sim.Rollback.Note = "skipAnalysis is set: no check runs, so no check can roll it back"
 	case !canFail(spec):
-		sim.Rollback.Note = "no metric, pre-rollout or rollout webhook can fail a check: only a rollback webhook, the progress deadline or 'kubectl canary abort' roll it back"
+		sim.Rollback.Note = "no metric (but dry runs), pre-rollout or rollout webhook can fail a check: only a rollback webhook, the progress deadline or 'kubectl canary abort' roll it back"
 	default:
 		sim.Rollback = simulate(spec, true)
 	}
@@ -126,16 +128,19 @@ func renderSimulation(a *App, s Simulation) {
 	}
 	if len(s.Schedule) > 0 {
 		fmt.Fprintf(w, "Weight schedule: %s (%d steps), then promotion\n", joinInts(s.Schedule), len(s.Schedule))
+		if s.Baseline {
+			fmt.Fprintf(w, "Baseline: %s-baseline gets the canary's weight, taken from the primary's share\n", s.Name)
+		}
 	} else {
 		fmt.Fprintf(w, "Iterations: %d, then promotion\n", s.Iterations)
 	}
 	fmt.Fprintln(w)
-	renderRun(a, "Promotion, every check passing", "promote", s.Promotion)
+	renderRun(a, "Promotion, every check passing", "promote", s.Promotion, s.Baseline)
 	fmt.Fprintln(w)
-	renderRun(a, "Rollback, every check failing", "roll back", s.Rollback)
+	renderRun(a, "Rollback, every check failing", "roll back", s.Rollback, s.Baseline)
 }
 
-func renderRun(a *App, title, verb string, r SimRun) {
+func renderRun(a *App, title, verb string, r SimRun, baseline bool) {
 	w := a.Stdout
 	fmt.Fprintf(w, "%s:\n", title)
 	if r.Note != "" {
@@ -143,9 +148,17 @@ func renderRun(a *App, title, verb string, r SimRun) {
 		return
 	}
 	t := &table{}
-	t.addText("  TICK", "AT", "PHASE", "WEIGHT", "FAILED", "EVENTS")
+	if baseline {
+		t.addText("  TICK", "AT", "PHASE", "WEIGHT", "BASELINE", "FAILED", "EVENTS")
+	} else {
+		t.addText("  TICK", "AT", "PHASE", "WEIGHT", "FAILED", "EVENTS")
+	}
 	for _, tk := range r.Ticks {
-		t.addText(fmt.Sprintf("  %d", tk.Tick), time.Duration(tk.At).String(), tk.Phase, fmt.Sprint(tk.Weight), fmt.Sprint(tk.FailedChecks), strings.Join(tk.Events, "; "))
+		row := []string{fmt.Sprintf("  %d", tk.Tick), time.Duration(tk.At).String(), tk.Phase, fmt.Sprint(tk.Weight)}
+		if baseline {
+			row = append(row, fmt.Sprint(tk.Baseline))
+		}
+		t.addText(append(row, fmt.Sprint(tk.FailedChecks), strings.Join(tk.Events, "; "))...)
 	}
 	t.write(w)
 	if r.Outcome == "" {

@@ -5,11 +5,12 @@ import (
 
 	"github.com/warbler-dev/warbler/analysis"
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
-	"github.com/warbler-dev/warbler/controller"
+	"github.com/warbler-dev/warbler/providers/routers"
 )
 
-// defaultProvider is the controller's default -mesh-provider, assumed for
-// canaries without spec.provider unless --mesh-provider says otherwise.
+// defaultProvider is Flagger's default -mesh-provider, assumed for canaries
+// without spec.provider when neither --mesh-provider,
+// $WARBLER_MESH_PROVIDER nor the controller's ConfigMap say otherwise.
 const defaultProvider = "istio"
 
 // providerOf is spec.provider or the assumed controller default.
@@ -24,7 +25,12 @@ func providerOf(c *flaggerv1.Canary, meshProvider string) string {
 }
 
 // analysisSpec validates a Canary the way the controller does, with the
-// controller's shortest interval.
+// controller's shortest interval, and checks that its provider can route a
+// baseline when it has one.
 func analysisSpec(c *flaggerv1.Canary, provider string, minInterval time.Duration) (analysis.Spec, error) {
-	return analysis.Validate(controller.AnalysisCanary(c, provider), analysis.Limits{MinInterval: minInterval})
+	spec, err := analysis.Validate(c.AnalysisCanary(provider), analysis.Limits{MinInterval: minInterval})
+	if err == nil && spec.Baseline {
+		err = routers.CheckBaseline(provider)
+	}
+	return spec, err
 }

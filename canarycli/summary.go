@@ -20,6 +20,9 @@ type Summary struct {
 	Namespace string `json:"namespace"`
 	Shard     string `json:"shard,omitempty"` // sharding.warbler.dev/key: the controller shard that handles it
 	Phase     string `json:"phase"`
+	// Reason and Message say why the release halted on its last step, or
+	// how the last release ended (status.reason and status.message).
+	Reason    string `json:"reason,omitempty"`
 	Message   string `json:"message,omitempty"`
 	Paused    bool   `json:"paused,omitempty"`
 	Suspended bool   `json:"suspended,omitempty"`
@@ -45,6 +48,10 @@ type Summary struct {
 	// GateTimeout the shortest gateTimeout of the gates it waits for.
 	WaitingSince *time.Time       `json:"waitingSince,omitempty"`
 	GateTimeout  *metav1.Duration `json:"gateTimeout,omitempty"`
+	// Gate is the webhook that holds the release, and how to open it.
+	Gate *GateHold `json:"gate,omitempty"`
+	// Release is the latest entry of the release history.
+	Release *flaggerv1.CanaryRelease `json:"release,omitempty"`
 	// LastRequest is the last imperative request the controller handled.
 	LastRequest *flaggerv1.RequestRecord `json:"lastRequest,omitempty"`
 	// Checks holds the latest result of each metric check.
@@ -91,7 +98,7 @@ type Node struct {
 // summarize gathers a canary's summary: its status, workloads, route and
 // checks.
 func (a *App) summarize(ctx context.Context, cl *cluster, c *flaggerv1.Canary, meshProvider string) (*Summary, error) {
-	s := &Summary{Name: c.Name, Namespace: c.Namespace, Shard: c.Shard(), Phase: phaseName(c.Status.Phase), Message: c.Status.Message,
+	s := &Summary{Name: c.Name, Namespace: c.Namespace, Shard: c.Shard(), Phase: phaseName(c.Status.Phase), Reason: string(c.Status.Reason), Message: c.Status.Message,
 		Paused: c.Status.Paused, Suspended: c.Spec.Suspend, Provider: providerOf(c, meshProvider),
 		SetWeight: c.Status.CanaryWeight, FailedChecks: c.Status.FailedChecks, LastRequest: c.Status.LastRequest}
 	spec, err := analysisSpec(c, s.Provider, time.Second)
@@ -106,6 +113,11 @@ func (a *App) summarize(ctx context.Context, cl *cluster, c *flaggerv1.Canary, m
 			s.GateTimeout = &metav1.Duration{Duration: d}
 		}
 	}
+	s.Gate = gateHold(c, spec)
+	if s.Gate != nil && s.Gate.GateTimeout != nil {
+		s.GateTimeout = s.Gate.GateTimeout
+	}
+	s.Release = c.Status.LatestRelease()
 	root := Node{Kind: "Canary", Name: c.Name, Status: s.Phase, Health: phaseHealth(c), Created: c.CreationTimestamp.Time,
 		Info: c.Spec.TargetRef.Kind + "/" + c.Spec.TargetRef.Name}
 	wl, err := a.workloads(ctx, cl, c, s)
@@ -214,6 +226,10 @@ func checksNode(checks []flaggerv1.CheckResult) Node {
 	n := Node{Kind: "Checks", Name: "checks", Status: "Passing", Health: Healthy}
 	for _, ch := range checks {
 		h := verdictHealth(ch.Verdict)
+		if h == Bad && ch.DryRun {
+			// a dry run never fails the release
+			h = Warning
+		}
 		if h == Bad {
 			n.Status, n.Health = "Failing", Bad
 		}
@@ -233,4 +249,69 @@ func verdictHealth(v flaggerv1.CheckVerdict) Health {
 		return Warning
 	}
 	return Neutral
+}
+
+// GateHold is a webhook gate that holds a release.
+type GateHold struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	URL  string `json:"url"`
+	// WaitingSince is when the canary began to wait for it.
+	WaitingSince *time.Time `json:"waitingSince,omitempty"`
+	// GateTimeout of the webhook, after which the release is rolled back.
+	GateTimeout *metav1.Duration `json:"gateTimeout,omitempty"`
+	// Command opens the gate; empty when no kubectl canary command can.
+	Command string `json:"command,omitempty"`
+	// Note says what else can release the canary when Command is empty.
+	Note string `json:"note,omitempty"`
+}
+
+// gateHold describes the gate in status.pendingGate, if it is one of the
+// spec's webhooks.
+func gateHold(c *flaggerv1.Canary, spec analysis.Spec) *GateHold {
+	name := c.Status.PendingGate
+	if name == "" || c.Spec.Analysis == nil {
+		return nil
+	}
+	for _, h := range c.Spec.Analysis.Webhooks {
+		if h.Name != name {
+			continue
+		}
+		g := &GateHold{Name: h.Name, Type: hookType(h), URL: h.URL}
+		if w := c.Status.WaitingSince; w != nil {
+			g.WaitingSince = &w.Time
+		}
+		for _, sh := range spec.Hooks {
+			if sh.Name == name && sh.GateTimeout > 0 {
+				g.GateTimeout = &metav1.Duration{Duration: sh.GateTimeout}
+			}
+		}
+		g.Command, g.Note = gateCommand(c, h)
+		return g
+	}
+	return nil
+}
+
+// gateCommand is the command that opens a gate: approve for a loadtester
+// gate (a URL ending in /gate/check), promote for another confirm-rollout
+// or confirm-promotion webhook, whose waiting phase a promote request
+// ends.
+func gateCommand(c *flaggerv1.Canary, h flaggerv1.CanaryWebhook) (string, string) {
+	base := fmt.Sprintf(" %s -n %s", c.Name, c.Namespace)
+	if calls, err := gateCalls(c, true, ""); err == nil {
+		for _, call := range calls {
+			if call.hook.Name != h.Name {
+				continue
+			}
+			if len(calls) > 1 {
+				base += " --hook " + h.Name
+			}
+			return "kubectl canary approve" + base, ""
+		}
+	}
+	switch h.Type {
+	case flaggerv1.ConfirmRolloutHook, flaggerv1.ConfirmPromotionHook:
+		return "kubectl canary promote" + base, ""
+	}
+	return "", fmt.Sprintf("no kubectl canary command opens %s: it opens when %s answers 2xx; 'kubectl canary promote%s --skip-analysis' promotes at once", h.Name, h.URL, base)
 }

@@ -3,6 +3,7 @@ package canarycli
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -256,14 +257,53 @@ func podInfo(p *corev1.Pod) string {
 
 // checkValue is a check's value and accepted range: "99.5 (min 99)".
 func checkValue(ch flaggerv1.CheckResult) string {
+	v := valueText(ch)
+	if r := alerts.Range(ch.Min, ch.Max); r != "" {
+		v += " (" + r + ")"
+	}
+	return v + checkDetail(ch)
+}
+
+// valueText is a check's value: a relative check's ratio to or difference
+// from the other side, a judged metric's classification and effect size,
+// a judgement's score.
+func valueText(ch flaggerv1.CheckResult) string {
 	v := "no value"
 	if ch.Value != nil {
 		v = alerts.FormatValue(*ch.Value)
 	}
-	if r := alerts.Range(ch.Min, ch.Max); r != "" {
-		v += " (" + r + ")"
+	switch r, j := ch.Relative, ch.Judge; {
+	case r != nil && ch.Value != nil && r.As == flaggerv1.CompareDifference:
+		v = fmt.Sprintf("%+g vs %s", math.Round(*ch.Value*100)/100, strings.ToLower(string(r.Against)))
+	case r != nil && ch.Value != nil:
+		v = fmt.Sprintf("%s× %s", v, strings.ToLower(string(r.Against)))
+	case j != nil && j.Class == "" && j.Score != nil:
+		v = fmt.Sprintf("score %s %s", alerts.FormatValue(*j.Score), j.Verdict)
+	case j != nil && ch.Value != nil:
+		v = fmt.Sprintf("%s ×%s", j.Class, v)
+	case j != nil:
+		v = string(j.Class)
 	}
 	return v
+}
+
+// checkDetail adds both sides of a relative check, the test of a judged
+// metric, and marks a dry run.
+func checkDetail(ch flaggerv1.CheckResult) string {
+	var parts []string
+	if r := ch.Relative; r != nil && r.Canary != nil && r.Reference != nil {
+		parts = append(parts, fmt.Sprintf("canary %s, %s %s", alerts.FormatValue(*r.Canary), strings.ToLower(string(r.Against)), alerts.FormatValue(*r.Reference)))
+	}
+	if j := ch.Judge; j != nil && j.Class != "" && j.PValue != nil {
+		parts = append(parts, fmt.Sprintf("p=%.2g, n=%d/%d", *j.PValue, j.CanarySamples, j.BaselineSamples))
+	}
+	if ch.DryRun {
+		parts = append(parts, "dry run")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " [" + strings.Join(parts, "; ") + "]"
 }
 
 // age is a duration the way kubectl prints ages.

@@ -140,7 +140,10 @@ func TestInstallAndUninstall(t *testing.T) {
 					{"default", "apps/deployments update"}, {"kube-system", "coordination.k8s.io/leases update"}}
 			},
 			check: checkPDB,
-			run:   func(t *testing.T, ns string) { runController(t, ns, "flagger-warbler", true) },
+			run: func(t *testing.T, ns string) {
+				runController(t, ns, "flagger-warbler", true)
+				checkProviderDiscovery(t, ns, "flagger-warbler-config", "kubernetes")
+			},
 		},
 		{
 			name: "loadtester default", chart: loadtester, release: "flagger-loadtester", serviceAccount: "flagger-loadtester", replicas: 1,

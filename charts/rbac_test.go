@@ -99,14 +99,22 @@ func controllerPermissions() []string {
 	p = append(p, expand([]string{"flagger.app/canaries"}, "get", "list", "watch", "update", "patch")...)
 	p = append(p, expand([]string{"flagger.app/canaries/status"}, "get", "update", "patch")...)
 	p = append(p, expand([]string{"flagger.app/canaries/finalizers"}, "update")...)
-	p = append(p, expand([]string{"flagger.app/metrictemplates", "flagger.app/alertproviders", "gateway.networking.k8s.io/gateways"}, "get", "list", "watch")...)
+	p = append(p, expand([]string{"flagger.app/metrictemplates", "flagger.app/alertproviders", "gateway.networking.k8s.io/gateways", "serving.knative.dev/revisions"}, "get", "list", "watch")...)
+	p = append(p, expand([]string{"serving.knative.dev/services"}, "get", "list", "watch", "update", "patch")...)
 	p = append(p, expand([]string{"/events", "events.k8s.io/events"}, "create", "patch")...)
 	p = append(p, expand([]string{
 		"apps/deployments", "apps/daemonsets", "/services", "/configmaps", "/secrets",
 		"autoscaling/horizontalpodautoscalers", "discovery.k8s.io/endpointslices",
 		"gateway.networking.k8s.io/httproutes", "split.smi-spec.io/trafficsplits", "getambassador.io/mappings",
 		"networking.istio.io/virtualservices", "networking.istio.io/destinationrules", "networking.k8s.io/ingresses",
+		"keda.sh/scaledobjects",
+		"projectcontour.io/httpproxies", "gateway.solo.io/routetables", "gloo.solo.io/upstreams", "traefik.io/traefikservices",
+		"kuma.io/trafficroutes", "kuma.io/meshhttproutes", "apisix.apache.org/apisixroutes",
 	}, write...)...)
+	p = append(p, "kuma.io/trafficroutes delete")
+	// the keptn metric provider
+	p = append(p, "metrics.keptn.sh/keptnmetrics get")
+	p = append(p, expand([]string{"metrics.keptn.sh/analyses"}, "create", "delete", "get")...)
 	slices.Sort(p)
 	return p
 }
@@ -115,6 +123,8 @@ func TestRBACIsExactlyWhatTheBinariesUse(t *testing.T) {
 	leader := []string{"/events create", "/events patch", "coordination.k8s.io/leases create", "coordination.k8s.io/leases get",
 		"coordination.k8s.io/leases update", "events.k8s.io/events create", "events.k8s.io/events patch"}
 	gates := expand([]string{"/configmaps"}, "create", "get", "list", "update", "watch")
+	// the ConfigMap on which the controller publishes its defaults
+	clientConfig := []string{"/configmaps patch"}
 	helmTests := []string{"/pods create", "/pods delete", "/pods get", "/pods list", "/pods watch", "/pods/log get",
 		"/secrets get", "/secrets list", "/secrets update"}
 	for _, tc := range []struct {
@@ -124,10 +134,12 @@ func TestRBACIsExactlyWhatTheBinariesUse(t *testing.T) {
 	}{
 		{"controller, cluster-wide", warbler, nil, map[string][]string{
 			"ClusterRole /rel-warbler-ns": controllerPermissions(),
+			"Role ns/rel-warbler-config":  clientConfig,
 		}},
 		{"controller, one namespace, leader election", warbler, fullValues(t, warbler), map[string][]string{
 			"Role apps/rel-warbler":               controllerPermissions(),
 			"Role ns/rel-warbler-leader-election": leader,
+			"Role ns/rel-warbler-config":          clientConfig,
 		}},
 		{"loadtester", loadtester, nil, map[string][]string{
 			"Role ns/rel-loadtester-gates": gates,

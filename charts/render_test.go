@@ -1,6 +1,9 @@
 package charts_test
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -8,6 +11,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -101,7 +106,8 @@ func TestWarblerDefaults(t *testing.T) {
 		t.Errorf("replicas %v, want 1", d.Spec.Replicas)
 	}
 	wantArgs := []string{"-port=8080", "-log-level=info", "-mesh-provider=istio",
-		"-metrics-server=http://prometheus:9090", "-selector-labels=app,name,app.kubernetes.io/name"}
+		"-metrics-server=http://prometheus:9090", "-selector-labels=app,name,app.kubernetes.io/name",
+		"-client-config-map=warbler-config", "-client-config-map-namespace=warbler-system"}
 	if !slices.Equal(c.Args, wantArgs) {
 		t.Errorf("args %q, want %q", c.Args, wantArgs)
 	}
@@ -116,7 +122,14 @@ func TestWarblerDefaults(t *testing.T) {
 	servicePort(t, typed[corev1.Service](t, r.find(t, "Service", "warbler")), d, "http-metrics", 8080)
 	r.find(t, "ClusterRole", "warbler-warbler-system")
 	r.find(t, "ClusterRoleBinding", "warbler-warbler-system")
-	for _, kind := range []string{"Role", "RoleBinding", "PodDisruptionBudget", "ServiceMonitor", "Secret"} {
+	checkClientConfig(t, r, "warbler-config", "warbler-system")
+	// the client config is the only ConfigMap: no Grafana dashboard by default
+	for _, cm := range r.kinds("ConfigMap") {
+		if cm.GetName() != "warbler-config" {
+			t.Errorf("default values render the ConfigMap %s; want only warbler-config", cm.GetName())
+		}
+	}
+	for _, kind := range []string{"PodDisruptionBudget", "ServiceMonitor", "Secret"} {
 		if objs := r.kinds(kind); len(objs) > 0 {
 			t.Errorf("default values render a %s (%s); want none", kind, objs[0].GetName())
 		}
@@ -139,7 +152,8 @@ func TestWarblerFullValues(t *testing.T) {
 		"-enable-leader-election=true", "-leader-election-namespace=flagger-system", "-threadiness=4",
 		"-event-webhook=http://events.monitoring/warbler", "-cluster-name=prod-eu-1", "-no-cross-namespace-refs=true",
 		"-ingress-annotations-prefix=custom.ingress.kubernetes.io", "-ingress-class=nginx-internal",
-		"-slack-channel=releases", "-slack-user=warbler", "-min-analysis-interval=5s",
+		"-slack-channel=releases", "-slack-user=warbler", "-min-analysis-interval=5s", "-release-history-limit=20",
+		"-client-config-map=flagger-warbler-config", "-client-config-map-namespace=flagger-system",
 	} {
 		if !slices.Contains(c.Args, want) {
 			t.Errorf("args %q lack %q", c.Args, want)
@@ -190,6 +204,35 @@ func TestWarblerFullValues(t *testing.T) {
 		t.Errorf("PDB minAvailable %v, want 1", pdb.Spec.MinAvailable)
 	}
 	checkServiceMonitor(t, r.find(t, "ServiceMonitor", "flagger-warbler"), svc)
+	checkGrafanaDashboard(t, typed[corev1.ConfigMap](t, r.find(t, "ConfigMap", "flagger-warbler-grafana-dashboard")), "flagger-system")
+}
+
+// checkGrafanaDashboard asserts the ConfigMap carries the label Grafana's
+// sidecar looks for and the chart's dashboard file, unchanged.
+func checkGrafanaDashboard(t *testing.T, cm *corev1.ConfigMap, ns string) {
+	t.Helper()
+	if cm.Namespace != ns || cm.Labels["grafana_dashboard"] != "1" || cm.Labels["team"] != "platform" || cm.Annotations["grafana_folder"] != "Canaries" {
+		t.Errorf("dashboard ConfigMap %s/%s labels %v annotations %v: want namespace %s, grafana_dashboard=1 and the values' labels and annotations",
+			cm.Namespace, cm.Name, cm.Labels, cm.Annotations, ns)
+	}
+	file, err := os.ReadFile(filepath.Join(chartDir(warbler), "dashboards", "warbler-canaries.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cm.Data["warbler-canaries.json"]; got != strings.TrimRight(string(file), "\n") {
+		t.Errorf("ConfigMap data is not the dashboard file (%d bytes, file %d)", len(got), len(file))
+	}
+	var dash struct{ UID string }
+	if err := json.Unmarshal([]byte(cm.Data["warbler-canaries.json"]), &dash); err != nil || dash.UID != "warbler-canaries" {
+		t.Errorf("dashboard JSON: uid %q, %v", dash.UID, err)
+	}
+}
+
+func TestWarblerGrafanaDashboardNamespace(t *testing.T) {
+	r := render(t, warbler, "warbler", "warbler-system", map[string]any{"grafanaDashboard": map[string]any{"enabled": true, "namespace": "monitoring"}})
+	if cm := r.find(t, "ConfigMap", "warbler-grafana-dashboard"); cm.GetNamespace() != "monitoring" || cm.GetLabels()["grafana_dashboard"] != "1" {
+		t.Errorf("ConfigMap in %s with labels %v, want namespace monitoring and grafana_dashboard=1", cm.GetNamespace(), cm.GetLabels())
+	}
 }
 
 // checkServiceMonitor asserts the ServiceMonitor scrapes /metrics on the
@@ -423,5 +466,26 @@ func TestLoadtesterTokensFile(t *testing.T) {
 	}
 	if !ok {
 		t.Errorf("volumes %+v: want key tokens of Secret callers", d.Spec.Template.Spec.Volumes)
+	}
+}
+
+// checkClientConfig asserts the ConfigMap kubectl canary finds by its label,
+// empty (the controller fills it), and the Role that lets the controller
+// patch it and nothing else: the only Role in the release namespace besides
+// leader election's.
+func checkClientConfig(t *testing.T, r rendered, name, ns string) {
+	t.Helper()
+	cm := typed[corev1.ConfigMap](t, r.find(t, "ConfigMap", name))
+	if cm.Namespace != ns || cm.Labels["warbler.dev/controller-config"] != "true" || len(cm.Data) != 0 {
+		t.Errorf("ConfigMap %s.%s labels %v data %v: want the label warbler.dev/controller-config and no data", cm.Name, cm.Namespace, cm.Labels, cm.Data)
+	}
+	role := typed[rbacv1.Role](t, r.find(t, "Role", name))
+	want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{name}, Verbs: []string{"patch"}}}
+	if role.Namespace != ns || !equality.Semantic.DeepEqual(role.Rules, want) {
+		t.Errorf("Role %s.%s rules %+v, want %+v", role.Name, role.Namespace, role.Rules, want)
+	}
+	rb := typed[rbacv1.RoleBinding](t, r.find(t, "RoleBinding", name))
+	if rb.RoleRef.Name != name || len(rb.Subjects) != 1 || rb.Subjects[0].Kind != "ServiceAccount" {
+		t.Errorf("RoleBinding %s: %+v", rb.Name, rb)
 	}
 }

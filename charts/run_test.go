@@ -17,10 +17,7 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	appsv1 "k8s.io/api/apps/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 
 	"github.com/warbler-dev/warbler/internal/testenv"
@@ -55,30 +52,6 @@ func (p *process) waitLog(t *testing.T, s string) {
 	}
 }
 
-// serviceAccountKubeconfig writes a kubeconfig that authenticates with a
-// token of the ServiceAccount, which is what the pod would mount.
-func serviceAccountKubeconfig(t *testing.T, ns, serviceAccount string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	tr, err := env.Kube.CoreV1().ServiceAccounts(ns).CreateToken(ctx, serviceAccount,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("token of ServiceAccount %s/%s: %v", ns, serviceAccount, err)
-	}
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["test"] = &clientcmdapi.Cluster{Server: env.Config.Host,
-		CertificateAuthority: env.Config.CAFile, CertificateAuthorityData: env.Config.CAData}
-	cfg.AuthInfos["sa"] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	cfg.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "sa", Namespace: ns}
-	cfg.CurrentContext = "test"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // runContainer runs the container of the installed Deployment as a local
 // process with the pod's identity: its arguments and environment (Secrets
 // and the downward API resolved), a token of its ServiceAccount, and a
@@ -100,7 +73,7 @@ func runContainer(t *testing.T, ns, deployment string, extraArgs ...string) *pro
 	vars := podEnv(t, ns, d)
 	vars["HOME"], vars["PATH"] = t.TempDir(), os.Getenv("PATH")
 	args := append(append([]string{}, c.Args...), "-port="+strconv.Itoa(port),
-		"-kubeconfig="+serviceAccountKubeconfig(t, ns, d.Spec.Template.Spec.ServiceAccountName))
+		"-kubeconfig="+env.ServiceAccountKubeconfig(t, ns, d.Spec.Template.Spec.ServiceAccountName))
 	args = append(args, extraArgs...)
 
 	cmd := exec.Command(filepath.Join(binaries(t), c.Name), args...)

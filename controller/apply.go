@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,28 +21,37 @@ import (
 // the next tick replays the same decision from the unchanged status.
 func (t *tick) apply(ctx context.Context, d analysis.Decision) error {
 	if d.ScaleTargetDown {
-		if err := scale(ctx, t.r.Client, t.target, 0); err != nil {
+		if err := t.scaleTarget(ctx, 0); err != nil {
 			return err
 		}
 	}
-	if d.ScaleCanaryUp {
-		if err := scale(ctx, t.r.Client, t.target, t.canaryReplicas(ctx)); err != nil {
+	if d.ScaleCanaryUp && t.obj == nil {
+		if err := t.scaleTarget(ctx, t.canaryReplicas(ctx)); err != nil {
 			return err
 		}
 	}
 	if d.Routes != nil {
-		if err := t.router.SetRoutes(ctx, t.c, d.Routes.Primary, d.Routes.Canary, d.Routes.Mirrored); err != nil {
-			return fmt.Errorf("setting routes of canary %s to %d/%d: %w", t.c.Key(), d.Routes.Primary, d.Routes.Canary, err)
+		if err := t.setRoutes(ctx, *d.Routes); err != nil {
+			return err
 		}
-		t.r.prom.weight(t.c, d.Routes.Primary, d.Routes.Canary)
 	}
 	if d.Promote {
 		if err := t.promote(ctx); err != nil {
 			return err
 		}
 	}
+	if d.StartBaseline {
+		if err := t.startBaseline(ctx); err != nil {
+			return err
+		}
+	}
 	if d.ScaleCanaryDown {
-		if err := scale(ctx, t.r.Client, t.target, 0); err != nil {
+		if err := t.scaleTarget(ctx, 0); err != nil {
+			return err
+		}
+	}
+	if d.StopBaseline {
+		if err := t.stopBaseline(ctx); err != nil {
 			return err
 		}
 	}
@@ -51,12 +59,19 @@ func (t *tick) apply(ctx context.Context, d analysis.Decision) error {
 		return t.finalize(ctx, d)
 	}
 	writeStatus(t.c, d.Status, t.now)
+	// after this tick's own scaling; a lagging cache never lowers it
+	t.c.Status.ObservedTargetGeneration = max(t.c.Status.ObservedTargetGeneration, t.target.obj.GetGeneration())
 	if !equality.Semantic.DeepEqual(t.c.Status, t.orig.Status) {
 		if err := t.patchStatus(ctx); err != nil {
 			return err
 		}
 	}
 	t.emit(d.Events)
+	for _, ch := range d.Status.Checks {
+		if ch.Time.Equal(t.now) {
+			t.r.prom.check(t.c, ch)
+		}
+	}
 	if d.PostHooks {
 		t.postRollout(ctx, d.Status)
 	}
@@ -71,6 +86,25 @@ func (t *tick) apply(ctx context.Context, d analysis.Decision) error {
 	return nil
 }
 
+// setRoutes applies a split: through the BaselineRouter when the baseline
+// has a share of it.
+func (t *tick) setRoutes(ctx context.Context, r analysis.Routes) error {
+	var err error
+	if br, ok := t.router.(routers.BaselineRouter); ok && r.Baseline > 0 {
+		err = br.SetBaselineRoutes(ctx, t.c, r.Primary, r.Canary, r.Baseline)
+	} else {
+		err = t.router.SetRoutes(ctx, t.c, r.Primary, r.Canary, r.Mirrored)
+	}
+	if err != nil {
+		return fmt.Errorf("setting routes of canary %s to %d/%d/%d: %w", t.c.Key(), r.Primary, r.Canary, r.Baseline, err)
+	}
+	t.r.prom.weight(t.c, r.Primary, r.Canary)
+	if t.c.BaselineEnabled() || r.Baseline > 0 {
+		t.r.prom.weightVec.WithLabelValues(t.c.BaselineName(), t.c.Namespace).Set(float64(r.Baseline))
+	}
+	return nil
+}
+
 // canaryReplicas is how many replicas a new revision starts with, as
 // Flagger's ScaleFromZero: the target's own count if it has one, else the
 // autoscaler's minimum (when above 1), else the primary's count.
@@ -79,10 +113,8 @@ func (t *tick) canaryReplicas(ctx context.Context) int32 {
 		return *r
 	}
 	if ref := t.c.Spec.AutoscalerRef; ref != nil {
-		var hpa autoscalingv2.HorizontalPodAutoscaler
-		if err := t.r.Client.Get(ctx, client.ObjectKey{Namespace: t.c.Namespace, Name: ref.Name}, &hpa); err == nil &&
-			hpa.Spec.MinReplicas != nil && *hpa.Spec.MinReplicas > 1 {
-			return *hpa.Spec.MinReplicas
+		if n := t.scalerMinReplicas(ctx); n > 1 {
+			return n
 		}
 		return 1
 	}
@@ -104,6 +136,9 @@ func baseReplicasOf(w *workload) int32 {
 // promote refreshes the config copies and copies the target's template into
 // the primary, then its autoscaler.
 func (t *tick) promote(ctx context.Context) error {
+	if t.obj != nil {
+		return t.obj.promote(ctx)
+	}
 	if err := t.r.configs.copyToPrimary(ctx, t.c, &t.target.template.Spec, t.configs, t.r.Scheme); err != nil {
 		return err
 	}
@@ -121,7 +156,7 @@ func (t *tick) promote(ctx context.Context) error {
 		return fmt.Errorf("promoting %s.%s: %w", p.GetName(), p.GetNamespace(), err)
 	}
 	t.primary = asWorkload(p)
-	return t.ensurePrimaryHPA(ctx, true)
+	return t.ensurePrimaryScaler(ctx, true)
 }
 
 // postRollout calls the post-rollout hooks with the final phase; their
@@ -146,7 +181,8 @@ func (t *tick) clearRequest(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	patch := fmt.Appendf(nil, `{"metadata":{"resourceVersion":%q,"annotations":{%q:null}}}`, t.c.ResourceVersion, flaggerv1.RequestAnnotation)
+	patch := fmt.Appendf(nil, `{"metadata":{"resourceVersion":%q,"annotations":{%q:null,%q:null}}}`,
+		t.c.ResourceVersion, flaggerv1.RequestAnnotation, flaggerv1.RequestedByAnnotation)
 	err := t.r.Client.Patch(ctx, t.c, client.RawPatch("application/merge-patch+json", patch))
 	if apierrors.IsConflict(err) {
 		// the Canary changed since; the next tick sees the request again

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -22,16 +21,7 @@ const eventReason = "Synced"
 // API allows. The events library folds events that share type, reason,
 // action and object version into one series, keeping the first message;
 // with a fixed action, the second message of a tick would be lost.
-func eventAction(msg string) string {
-	if len(msg) <= 128 {
-		return msg
-	}
-	cut := 128
-	for cut > 0 && !utf8.RuneStart(msg[cut]) {
-		cut--
-	}
-	return msg[:cut]
-}
+func eventAction(msg string) string { return cut(msg, 128) }
 
 // emit records the decision's events: a Kubernetes event on the Canary, a
 // JSON log line, and a call to the event webhooks.

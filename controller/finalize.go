@@ -17,8 +17,12 @@ import (
 const FinalizerName = "finalizer.flagger.app"
 
 // finalizerWait bounds how long a deleted canary waits for the target to
-// come back before reverting anyway.
-const finalizerWait = time.Minute
+// come back before reverting anyway; finalizerPoll is how often it looks
+// while it waits.
+const (
+	finalizerWait = time.Minute
+	finalizerPoll = 2 * time.Second
+)
 
 // finalizer adds the finalizer when revertOnDeletion asks for it and removes
 // it when it no longer does. It reports done when the Canary is being
@@ -55,33 +59,62 @@ func (t *tick) finalize(ctx context.Context, d analysis.Decision) error {
 		return err
 	}
 	t.emit(d.Events)
-	replicas := int32(1)
-	if t.primary != nil && t.primary.replicas != nil && *t.primary.replicas > 0 {
-		replicas = *t.primary.replicas
-		if base := baseReplicasOf(t.primary); base > 0 {
-			replicas = base
-		}
-	}
-	if err := scale(ctx, t.r.Client, t.target, replicas); err != nil {
-		return err
-	}
-	if !readiness(t.target, 100, 0, t.now, "").Ready && t.now.Sub(t.c.DeletionTimestamp.Time) < finalizerWait {
-		return fmt.Errorf("canary %s: waiting for %s.%s to be ready before reverting traffic", t.c.Key(), t.target.obj.GetName(), t.c.Namespace)
-	}
-	if err := t.revertApex(ctx); err != nil {
+	if waiting, err := t.revertTarget(ctx); waiting || err != nil {
 		return err
 	}
 	if err := t.router.Finalize(ctx, t.c); err != nil {
 		return fmt.Errorf("finalizing routes of canary %s: %w", t.c.Key(), err)
+	}
+	if err := t.stopBaseline(ctx); err != nil {
+		return err
 	}
 	patch := client.MergeFrom(t.c.DeepCopy())
 	controllerutil.RemoveFinalizer(t.c, FinalizerName)
 	if err := t.r.Client.Patch(ctx, t.c, patch); err != nil {
 		return fmt.Errorf("removing the finalizer of canary %s: %w", t.c.Key(), err)
 	}
-	t.r.written.Store(client.ObjectKeyFromObject(t.c), t.c.ResourceVersion)
+	// The Canary is gone now. The API server answers the patch that
+	// deletes it with the resourceVersion it had before, which the cache
+	// may still hold: forget it, so that a tick queued meanwhile reads the
+	// API server, finds nothing and does not write to a deleted Canary.
+	t.r.written.Delete(client.ObjectKeyFromObject(t.c))
 	t.event(analysis.SeverityInfo, fmt.Sprintf("Terminated canary %s", t.c.Key()))
 	return nil
+}
+
+// revertTarget gives the traffic back to the target: a workload is scaled
+// back to the primary's replicas and, once ready, selected by the apex
+// service again. It reports waiting while the target is not ready yet.
+// Service and Knative targets have nothing to scale; the router's Finalize
+// reverts their routes.
+func (t *tick) revertTarget(ctx context.Context) (bool, error) {
+	ready := analysis.Readiness{Ready: true}
+	if t.obj != nil {
+		_, ready = t.obj.readiness()
+	} else {
+		replicas := int32(1)
+		if t.primary != nil && t.primary.replicas != nil && *t.primary.replicas > 0 {
+			replicas = *t.primary.replicas
+			if base := baseReplicasOf(t.primary); base > 0 {
+				replicas = base
+			}
+		}
+		if err := t.scaleTarget(ctx, replicas); err != nil {
+			return false, err
+		}
+		ready = readiness(t.target, 100, 0, t.now, t.target.obj.GetName()+"."+t.c.Namespace)
+	}
+	if !ready.Ready && t.now.Sub(t.c.DeletionTimestamp.Time) < finalizerWait {
+		// waiting is no error: say why at info level and look again soon
+		// (a change of the target wakes the canary earlier)
+		t.log.Info(fmt.Sprintf("Waiting for %s.%s to be ready before reverting traffic", t.c.Spec.TargetRef.Name, t.c.Namespace), "reason", ready.Message)
+		t.retry = finalizerPoll
+		return true, nil
+	}
+	if t.obj != nil {
+		return false, nil
+	}
+	return false, t.revertApex(ctx)
 }
 
 // revertApex points the apex service back at the target's pods. A service

@@ -65,8 +65,9 @@ func TestRollbackHookAbortsAlsoWhileWaiting(t *testing.T) {
 	setImage(t, ns, "podinfo", imageV2)
 	waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseWaiting, 30*time.Second, nil)
 	hooks.set("abort", http.StatusOK)
-	waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseFailed, 30*time.Second, nil)
+	rejected := waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseFailed, 30*time.Second, nil)
 	logs.waitLog(t, "podinfo."+ns, "Rolling back podinfo."+ns+" manual webhook invoked", 5*time.Second)
+	checkEnded(t, rejected, flaggerv1.ReleaseFailed, flaggerv1.ReasonRejected, "rollback webhook abort signalled a rollback")
 	// the aborted revision stays Failed; it does not wait for its gate again
 	hooks.set("abort", http.StatusForbidden)
 	time.Sleep(3 * time.Second)
@@ -119,6 +120,10 @@ func TestGateTimeoutRollsBack(t *testing.T) {
 	if failed.Status.WaitingSince != nil || failed.Status.CanaryWeight != 0 {
 		t.Errorf("after the timeout: waitingSince %v, weight %d; want none and 0", failed.Status.WaitingSince, failed.Status.CanaryWeight)
 	}
+	if waiting.Status.Reason != flaggerv1.ReasonAwaitingApproval || waiting.Status.PendingGate != "promote" {
+		t.Errorf("while held: reason %q pending gate %q, want AwaitingApproval and promote", waiting.Status.Reason, waiting.Status.PendingGate)
+	}
+	checkEnded(t, failed, flaggerv1.ReleaseFailed, flaggerv1.ReasonGateTimeout, "gate promote not approved within its gateTimeout 4s")
 	if p := getDeployment(t, ns, "podinfo-primary"); p.Spec.Template.Spec.Containers[0].Image != imageV1 {
 		t.Errorf("primary runs %s after the gate timed out, want %s", p.Spec.Template.Spec.Containers[0].Image, imageV1)
 	}

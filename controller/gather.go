@@ -18,7 +18,7 @@ func ptrTemplate(t corev1.PodTemplateSpec) *corev1.PodTemplateSpec { return &t }
 // gather runs what the analysis asked for and adds the results to obs.
 func (t *tick) gather(ctx context.Context, need *analysis.Need, obs *analysis.Observations) {
 	if need.Metrics {
-		obs.Metrics = t.runMetrics(ctx)
+		obs.Metrics = t.runMetrics(ctx, need.Window)
 		return
 	}
 	obs.Hooks[need.Hooks] = t.runHooks(ctx, need.Hooks, need.Phase, need.StopOn, obs)
@@ -73,19 +73,16 @@ func (t *tick) callHook(ctx context.Context, h flaggerv1.CanaryWebhook, phase, s
 }
 
 // runMetrics queries every metric of the spec.
-func (t *tick) runMetrics(ctx context.Context) []analysis.MetricResult {
+func (t *tick) runMetrics(ctx context.Context, w analysis.Window) []analysis.MetricResult {
 	out := []analysis.MetricResult{}
 	for _, m := range t.c.Spec.Analysis.Metrics {
 		if t.r.Metrics == nil {
 			out = append(out, analysis.MetricResult{Name: m.Name, Outcome: analysis.QueryInvalid, Err: "no metric provider is configured in this controller"})
 			continue
 		}
-		r := t.r.Metrics.Run(ctx, t.c, m, t.provider)
+		r := t.r.Metrics.Run(ctx, t.c, m, t.provider, w)
 		r.Name = m.Name
 		out = append(out, r)
-		if r.Outcome == analysis.QueryOK {
-			t.r.prom.metric(t.c, m, r.Value)
-		}
 	}
 	return out
 }

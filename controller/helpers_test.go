@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -181,4 +182,41 @@ func (h *hookServer) count(name string) int {
 
 func (h *hookServer) hook(name string, typ flaggerv1.HookType) flaggerv1.CanaryWebhook {
 	return flaggerv1.CanaryWebhook{Name: name, Type: typ, URL: h.URL + "/" + name, Timeout: "5s"}
+}
+
+// checkEnded asserts that a release ended with outcome and reason, in the
+// status and in the last entry of the history, and that the message names
+// what failed.
+func checkEnded(t *testing.T, c *flaggerv1.Canary, outcome flaggerv1.ReleaseOutcome, reason flaggerv1.CanaryReason, message string) *flaggerv1.CanaryRelease {
+	t.Helper()
+	st := c.Status
+	if st.Reason != reason || !strings.Contains(st.Message, message) {
+		t.Errorf("status reason %q message %q, want %s and a message with %q", st.Reason, st.Message, reason, message)
+	}
+	r := st.LatestRelease()
+	if r == nil {
+		t.Fatalf("no release in the history of canary %s", c.Key())
+	}
+	if r.EndTime == nil || r.Outcome != outcome || r.Reason != reason || !strings.Contains(r.Message, message) ||
+		r.Revision != st.LastAppliedSpec || len(r.Images) == 0 || r.EndTime.Before(&r.StartTime) {
+		t.Errorf("release %+v: want it ended %s, reason %s, a message with %q, revision %s, its images", *r, outcome, reason, message, st.LastAppliedSpec)
+	}
+	return r
+}
+
+// deleteCanary deletes a Canary and waits until it is gone, its finalizer
+// done.
+func deleteCanary(t *testing.T, ns, name string) {
+	t.Helper()
+	if err := env.Client.Delete(context.Background(), getCanary(t, ns, name)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, func() error {
+		var c flaggerv1.Canary
+		err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &c)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("canary still there (finalizers %v, phase %s, %v)", c.Finalizers, c.Status.Phase, err)
+	})
 }

@@ -14,6 +14,51 @@ import (
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 )
 
+// The kinds of spec.autoscalerRef.
+const (
+	hpaKind          = "HorizontalPodAutoscaler"
+	scaledObjectKind = "ScaledObject"
+)
+
+// ensurePrimaryScaler keeps the primary's copy of the target's autoscaler.
+func (t *tick) ensurePrimaryScaler(ctx context.Context, promoting bool) error {
+	if ref := t.c.Spec.AutoscalerRef; ref != nil && ref.Kind == scaledObjectKind {
+		return t.ensurePrimaryScaledObject(ctx, promoting)
+	}
+	return t.ensurePrimaryHPA(ctx, promoting)
+}
+
+// scalerMinReplicas is the minimum replica count of the target's
+// autoscaler, 0 when it cannot be read.
+func (t *tick) scalerMinReplicas(ctx context.Context) int32 {
+	ref := t.c.Spec.AutoscalerRef
+	if ref.Kind == scaledObjectKind {
+		return t.scaledObjectMinReplicas(ctx)
+	}
+	var hpa autoscalingv2.HorizontalPodAutoscaler
+	if err := t.r.Client.Get(ctx, client.ObjectKey{Namespace: t.c.Namespace, Name: ref.Name}, &hpa); err != nil || hpa.Spec.MinReplicas == nil {
+		return 0
+	}
+	return *hpa.Spec.MinReplicas
+}
+
+// scaleTarget scales the target workload to n replicas (a DaemonSet: on
+// or off its nodes). A target ScaledObject is paused at zero before the
+// target goes to zero, and resumed before it comes back, as Flagger does,
+// so that KEDA does not scale the canary against Warbler. Service and
+// Knative targets have nothing to scale.
+func (t *tick) scaleTarget(ctx context.Context, n int32) error {
+	if t.obj != nil {
+		return nil
+	}
+	if ref := t.c.Spec.AutoscalerRef; ref != nil && ref.Kind == scaledObjectKind {
+		if err := t.pauseScaledObject(ctx, n == 0); err != nil {
+			return err
+		}
+	}
+	return scale(ctx, t.r.Client, t.target, n)
+}
+
 // ensurePrimaryHPA keeps <hpa>-primary, a copy of the target's
 // HorizontalPodAutoscaler that scales the primary. It is created when
 // missing; it is updated at promotion, and also while no release runs, so

@@ -185,6 +185,10 @@ func TestRollbackOnFailedChecks(t *testing.T) {
 	if c.Status.FailedChecks != 2 || c.Status.CanaryWeight != 0 {
 		t.Errorf("failedChecks %d weight %d, want 2 and 0", c.Status.FailedChecks, c.Status.CanaryWeight)
 	}
+	r := checkEnded(t, c, flaggerv1.ReleaseFailed, flaggerv1.ReasonWebhookFailed, "external check load failed")
+	if r.FailedChecks != 2 || r.HighestWeight != 20 || r.Images[0] != imageV2 || len(c.Status.History) != 1 {
+		t.Errorf("history %+v: want one release of %s that reached weight 20 with 2 failed checks", c.Status.History, imageV2)
+	}
 	if cond := c.Status.Condition(flaggerv1.PromotedType); cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != "Failed" {
 		t.Errorf("condition %+v, want Promoted=False reason Failed", cond)
 	}
@@ -229,6 +233,7 @@ func TestUnschedulableCanaryRollsBackAtItsDeadline(t *testing.T) {
 	if failed.Status.CanaryWeight != 0 {
 		t.Errorf("weight %d after the rollback, want 0", failed.Status.CanaryWeight)
 	}
+	checkEnded(t, failed, flaggerv1.ReleaseFailed, flaggerv1.ReasonProgressDeadlineExceeded, "canary deployment podinfo."+ns+" not ready")
 	testenv.Eventually(t, 10*time.Second, func() error {
 		if d := getDeployment(t, ns, "podinfo"); *d.Spec.Replicas != 0 {
 			return fmt.Errorf("canary has %d replicas, want 0", *d.Spec.Replicas)

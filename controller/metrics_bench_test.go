@@ -33,7 +33,7 @@ func BenchmarkMetricChecksPerTick(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		for _, m := range c.Spec.Analysis.Metrics {
-			if r := checks.Run(ctx, c, m, "kubernetes"); r.Outcome == analysis.QueryProviderError || r.Outcome == analysis.QueryInvalid {
+			if r := checks.Run(ctx, c, m, "kubernetes", analysis.Window{}); r.Outcome == analysis.QueryProviderError || r.Outcome == analysis.QueryInvalid {
 				b.Fatalf("%s: %s", m.Name, r.Err)
 			}
 		}

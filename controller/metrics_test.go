@@ -1,11 +1,8 @@
 package controller_test
 
 import (
-	"context"
 	"fmt"
-	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,42 +12,6 @@ import (
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/internal/testenv"
 )
-
-// traffic sends about rps requests per second to base+path until the test
-// ends; the path can be switched while it runs.
-type traffic struct {
-	path atomic.Value
-	sent atomic.Int64
-}
-
-func startTraffic(t *testing.T, base string, rps int) *traffic {
-	tr := &traffic{}
-	tr.path.Store("/")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	client := &http.Client{Timeout: 5 * time.Second}
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(time.Second / time.Duration(rps))
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				go func() {
-					resp, err := client.Get(base + tr.path.Load().(string))
-					if err == nil {
-						resp.Body.Close()
-					}
-					tr.sent.Add(1)
-				}()
-			}
-		}
-	}()
-	return tr
-}
 
 // podinfoAsPods runs a primary and a canary podinfo scraped by Prometheus
 // as if they were pods of the canary's Deployments in ns.
@@ -77,7 +38,7 @@ func metricsAnalysis(prom string) *flaggerv1.CanaryAnalysis {
 func TestMetricsPromoteAndRollBack(t *testing.T) {
 	ns := env.Namespace(t)
 	canaryPod, prom := podinfoAsPods(t, ns)
-	tr := startTraffic(t, canaryPod.URL, 20)
+	tr := testenv.StartTraffic(t, canaryPod.URL, 20)
 	logs := &logBuffer{}
 	startController(t, logs, ns)
 	c := canary(ns, "podinfo", "kubernetes:replicas", metricsAnalysis(prom.URL))
@@ -89,6 +50,7 @@ func TestMetricsPromoteAndRollBack(t *testing.T) {
 
 	setImage(t, ns, "podinfo", imageV2)
 	done := waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseSucceeded, 90*time.Second, nil)
+	checkEnded(t, done, flaggerv1.ReleaseSucceeded, flaggerv1.ReasonPromoted, "promotion finished")
 	passed := 0
 	for _, ch := range done.Status.Checks {
 		if ch.Verdict == flaggerv1.VerdictPass && ch.Value != nil {
@@ -102,12 +64,16 @@ func TestMetricsPromoteAndRollBack(t *testing.T) {
 		t.Fatalf("no passing checks with values recorded: %+v", done.Status.Checks)
 	}
 
-	tr.path.Store("/status/500")
+	tr.Path.Store("/status/500")
 	time.Sleep(3 * time.Second)
 	setImage(t, ns, "podinfo", "ghcr.io/stefanprodan/podinfo:6.0.2")
 	failed := waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseFailed, 90*time.Second, nil)
+	rel := checkEnded(t, failed, flaggerv1.ReleaseFailed, flaggerv1.ReasonMetricCheckFailed, "advancement success rate")
+	if ids := []int{failed.Status.History[0].ID, rel.ID}; len(failed.Status.History) != 2 || ids[0] != 1 || ids[1] != 2 {
+		t.Errorf("history %+v: want releases 1 and 2", failed.Status.History)
+	}
 	var failing []flaggerv1.CheckResult
-	for _, ch := range failed.Status.Checks {
+	for _, ch := range failed.Status.ReleaseChecks(rel.ID) {
 		if ch.Failed && ch.Metric == "request-success-rate" {
 			failing = append(failing, ch)
 		}
@@ -123,7 +89,7 @@ func TestMetricsPromoteAndRollBack(t *testing.T) {
 	want := fmt.Sprintf("Halt %s advancement success rate %.2f%% < 99%%", key, *last.Value)
 	logs.waitLog(t, key, want, 5*time.Second)
 	logs.waitLog(t, key, "Rolling back "+key+" failed checks threshold reached 2", 5*time.Second)
-	if tr.sent.Load() == 0 {
+	if tr.Sent.Load() == 0 {
 		t.Error("no traffic was sent")
 	}
 }
@@ -133,7 +99,7 @@ func TestMetricsPromoteAndRollBack(t *testing.T) {
 func TestMetricErrorsAreReported(t *testing.T) {
 	ns := env.Namespace(t)
 	canaryPod, prom := podinfoAsPods(t, ns)
-	startTraffic(t, canaryPod.URL, 10)
+	testenv.StartTraffic(t, canaryPod.URL, 10)
 	startController(t, nil, ns)
 	create(t, &flaggerv1.MetricTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "errors"},
 		Spec: flaggerv1.MetricTemplateSpec{Provider: flaggerv1.MetricTemplateProvider{Type: "prometheus", Address: prom.URL},
@@ -157,6 +123,7 @@ func TestMetricErrorsAreReported(t *testing.T) {
 	if n := len(failed.Status.Checks); n == 0 || failed.Status.Checks[n-1].Verdict != flaggerv1.VerdictError {
 		t.Errorf("checks %+v, want the last one an Error", failed.Status.Checks)
 	}
+	checkEnded(t, failed, flaggerv1.ReleaseFailed, flaggerv1.ReasonMetricQueryInvalid, `uses variable "status"`)
 
 	setImage(t, ns, "podinfo", imageV2)
 	waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseProgressing, 30*time.Second, nil)
@@ -175,4 +142,5 @@ func TestMetricErrorsAreReported(t *testing.T) {
 	if errs == 0 {
 		t.Errorf("no provider error recorded after Prometheus stopped: %+v", c.Status.Checks)
 	}
+	checkEnded(t, c, flaggerv1.ReleaseFailed, flaggerv1.ReasonMetricProviderError, "Metric query failed for request-success-rate")
 }

@@ -38,11 +38,15 @@ type Options struct {
 	// IngressAnnotationsPrefix and IngressClass configure the nginx router.
 	IngressAnnotationsPrefix string
 	IngressClass             string
-	// RouteAcceptanceTimeout bounds how long a step waits for a Gateway to
-	// accept an HTTPRoute change (-route-acceptance-timeout; default 30s).
+	// RouteAcceptanceTimeout bounds how long a step waits for a Gateway
+	// whose status of an HTTPRoute is for an older generation
+	// (-route-acceptance-timeout; default 30s).
 	RouteAcceptanceTimeout time.Duration
 	// Workers is how many canaries are reconciled at once (-threadiness).
 	Workers int
+	// HistoryLimit is how many releases each Canary's status.history
+	// keeps (-release-history-limit; default 10).
+	HistoryLimit int
 	// Version is reported in flagger_info and the User-Agent of webhooks.
 	Version string
 	// Log receives the JSON log lines.

@@ -2,6 +2,8 @@ package controller
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +13,7 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/warbler-dev/warbler/analysis"
+	"github.com/warbler-dev/warbler/analysis/judge"
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 )
 
@@ -27,7 +30,15 @@ type promMetrics struct {
 	successes *prometheus.CounterVec
 	failures  *prometheus.CounterVec
 	lateness  prometheus.Histogram
-	canaries  atomic.Pointer[client.Reader]
+	// Warbler's: both sides of relative checks, the judge's statistics,
+	// and every check's verdict, dry runs included
+	sides      *prometheus.GaugeVec
+	score      *prometheus.GaugeVec
+	pValue     *prometheus.GaugeVec
+	effectSize *prometheus.GaugeVec
+	class      *prometheus.GaugeVec
+	checks     *prometheus.CounterVec
+	canaries   atomic.Pointer[client.Reader]
 }
 
 // registry is where the series are registered: controller-runtime's, which
@@ -46,7 +57,8 @@ func newPromMetrics(cache client.Reader, o Options) *promMetrics {
 	sharedPromOnce.Do(func() {
 		sharedProm = buildPromMetrics()
 		for _, c := range []prometheus.Collector{sharedProm.info, sharedProm.statusVec, sharedProm.weightVec, sharedProm.analysis,
-			sharedProm.threshold, sharedProm.durations, sharedProm.successes, sharedProm.failures, sharedProm.lateness, sharedProm} {
+			sharedProm.threshold, sharedProm.durations, sharedProm.successes, sharedProm.failures, sharedProm.lateness, sharedProm.sides,
+			sharedProm.score, sharedProm.pValue, sharedProm.effectSize, sharedProm.class, sharedProm.checks, sharedProm} {
 			registry.MustRegister(c)
 		}
 	})
@@ -76,6 +88,18 @@ func buildPromMetrics() *promMetrics {
 		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "warbler_tick_lateness_seconds",
 			Help:    "How late a tick started against when it was due: the time its previous tick started plus the requeue it asked for (the analysis interval, or the rest of it).",
 			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30, 60, 120, 300}}),
+		sides: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "warbler_canary_metric_side_value", Help: "Last value of each side of a relative check (side=canary|baseline|primary)."},
+			[]string{"name", "namespace", "metric", "side"}),
+		score: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "warbler_canary_judge_score", Help: "Score of the last judgement of the statistical judge, out of 100."},
+			[]string{"name", "namespace"}),
+		pValue: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "warbler_canary_judge_p_value", Help: "p-value of the last Mann-Whitney test of each judged metric."},
+			[]string{"name", "namespace", "metric"}),
+		effectSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "warbler_canary_judge_effect_size", Help: "Canary mean over baseline mean of each judged metric at its last judgement."},
+			[]string{"name", "namespace", "metric"}),
+		class: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "warbler_canary_judge_classification", Help: "1 for the last classification of each judged metric (class=Pass|High|Low|NoData), 0 for the others."},
+			[]string{"name", "namespace", "metric", "class"}),
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warbler_canary_metric_checks_total", Help: "Metric checks by verdict; dry_run=true for dry-run metrics, which never count towards the threshold."},
+			[]string{"name", "namespace", "metric", "verdict", "dry_run"}),
 	}
 }
 
@@ -115,17 +139,39 @@ func (m *promMetrics) status(c *flaggerv1.Canary, p analysis.Phase) {
 	m.statusVec.WithLabelValues(c.Spec.TargetRef.Name, c.Namespace).Set(analysis.StatusGauge(p))
 }
 
-func (m *promMetrics) metric(c *flaggerv1.Canary, metric flaggerv1.CanaryMetric, v float64) {
+// check exports one check recorded this tick: its value (a relative
+// check's ratio or difference, a judged metric's effect size, the
+// judgement's score) in Flagger's series, its bounds, both sides of a
+// relative check, the judge's statistics, and its verdict.
+func (m *promMetrics) check(c *flaggerv1.Canary, ch analysis.Check) {
 	name := c.Spec.TargetRef.Name
-	m.analysis.WithLabelValues(name, c.Namespace, metric.Name).Set(v)
-	if r := metric.ThresholdRange; r != nil {
-		if r.Min != nil {
-			m.threshold.WithLabelValues(name, c.Namespace, metric.Name, "min").Set(*r.Min)
-		}
-		if r.Max != nil {
-			m.threshold.WithLabelValues(name, c.Namespace, metric.Name, "max").Set(*r.Max)
+	if v := finite(ch.Value); v != nil {
+		m.analysis.WithLabelValues(name, c.Namespace, ch.Metric).Set(*v)
+	}
+	for bound, v := range map[string]*float64{"min": ch.Min, "max": ch.Max} {
+		if v != nil {
+			m.threshold.WithLabelValues(name, c.Namespace, ch.Metric, bound).Set(*v)
 		}
 	}
+	if r := ch.Relative; r != nil {
+		for side, v := range map[string]*float64{"canary": r.Canary, strings.ToLower(string(r.Against)): r.Reference} {
+			if v != nil {
+				m.sides.WithLabelValues(name, c.Namespace, ch.Metric, side).Set(*v)
+			}
+		}
+	}
+	if j := ch.Judged; j != nil && j.Class == "" {
+		m.score.WithLabelValues(name, c.Namespace).Set(j.Score)
+	} else if j != nil {
+		m.pValue.WithLabelValues(name, c.Namespace, ch.Metric).Set(j.PValue)
+		if v := finite(&j.EffectSize); v != nil {
+			m.effectSize.WithLabelValues(name, c.Namespace, ch.Metric).Set(*v)
+		}
+		for _, class := range []judge.Class{judge.Pass, judge.High, judge.Low, judge.NoData} {
+			m.class.WithLabelValues(name, c.Namespace, ch.Metric, string(class)).Set(map[bool]float64{true: 1}[class == j.Class])
+		}
+	}
+	m.checks.WithLabelValues(name, c.Namespace, ch.Metric, string(ch.Verdict), strconv.FormatBool(ch.DryRun)).Inc()
 }
 
 func (m *promMetrics) outcome(c *flaggerv1.Canary, s analysis.Strategy, o analysis.Outcome) {
@@ -143,8 +189,10 @@ func (m *promMetrics) outcome(c *flaggerv1.Canary, s analysis.Strategy, o analys
 func (m *promMetrics) forget(ns, name string) {
 	labels := prometheus.Labels{"namespace": ns, "name": name}
 	m.statusVec.DeletePartialMatch(labels)
-	m.analysis.DeletePartialMatch(labels)
-	m.threshold.DeletePartialMatch(labels)
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{m.analysis, m.threshold, m.sides, m.score,
+		m.pValue, m.effectSize, m.class, m.checks} {
+		v.DeletePartialMatch(labels)
+	}
 	m.weightVec.DeletePartialMatch(prometheus.Labels{"namespace": ns, "workload": name})
 	m.weightVec.DeletePartialMatch(prometheus.Labels{"namespace": ns, "workload": name + flaggerv1.PrimarySuffix})
 }

@@ -31,9 +31,11 @@ import (
 	"github.com/warbler-dev/warbler/webhooks"
 )
 
-// MetricRunner runs the query of one metric check of a canary.
+// MetricRunner runs the query of one metric check of a canary: of the
+// canary and of the other side of a relative check, and, for a judged
+// metric, of the canary and the baseline over the window.
 type MetricRunner interface {
-	Run(ctx context.Context, c *flaggerv1.Canary, m flaggerv1.CanaryMetric, provider string) analysis.MetricResult
+	Run(ctx context.Context, c *flaggerv1.Canary, m flaggerv1.CanaryMetric, provider string, window analysis.Window) analysis.MetricResult
 }
 
 // Notifier sends alerts. Send must not block the tick.
@@ -113,7 +115,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&flaggerv1.Canary{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deleting))).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.canariesOf("Deployment"))).
 		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.canariesOf("DaemonSet"))).
-		Watches(&corev1.Service{}, handler.EnqueueRequestForOwner(r.Scheme, mgr.GetRESTMapper(), &flaggerv1.Canary{}, handler.OnlyControllerOwner())).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.canariesOf("Service"))).
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, handler.EnqueueRequestForOwner(r.Scheme, mgr.GetRESTMapper(), &flaggerv1.Canary{}, handler.OnlyControllerOwner())).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.canariesUsing("configmap")), builder.OnlyMetadata).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.canariesUsing("secret")), builder.OnlyMetadata).
@@ -124,7 +126,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 // deleting passes updates that mark a Canary for deletion.
 var deleting = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool { return e.ObjectNew.GetDeletionTimestamp() != nil }}
 
-// canariesOf maps a workload to the canaries that target it or own it.
+// canariesOf maps a workload or Service to the canaries that target it or
+// own it.
 func (r *Reconciler) canariesOf(kind string) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
 		if ref := metav1.GetControllerOf(o); ref != nil && ref.Kind == "Canary" && strings.HasPrefix(ref.APIVersion, flaggerv1.GroupVersion.Group+"/") {

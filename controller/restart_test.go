@@ -77,6 +77,10 @@ func TestKilledMidAnalysisResumes(t *testing.T) {
 	}
 	_ = first.Wait()
 	killedAt := getCanary(t, ns, "podinfo").Status
+	before := killedAt.LatestRelease()
+	if before == nil || before.EndTime != nil {
+		t.Fatalf("history at the kill %+v: want the release open", killedAt.History)
+	}
 
 	startBinary(t, bin, ns, logPath)
 	var weights []int
@@ -91,6 +95,11 @@ func TestKilledMidAnalysisResumes(t *testing.T) {
 	}
 	if c.Status.FailedChecks != 0 {
 		t.Errorf("failed checks %d after a restart, want 0", c.Status.FailedChecks)
+	}
+	// the release that the first process began is the one the second ended
+	if h := c.Status.History; len(h) != 1 || h[0].ID != before.ID || !h[0].StartTime.Equal(&before.StartTime) ||
+		h[0].Outcome != flaggerv1.ReleaseSucceeded || h[0].Reason != flaggerv1.ReasonPromoted || h[0].HighestWeight != 50 || h[0].Images[0] != imageV2 {
+		t.Errorf("history after the restart %+v: want release %d started at %v, Succeeded (Promoted) at weight 50 with %s", h, before.ID, before.StartTime, imageV2)
 	}
 	logs, _ := os.ReadFile(logPath)
 	copying := strings.Count(string(logs), `"msg":"Copying podinfo.`+ns+` template spec to podinfo-primary.`+ns+`"`)

@@ -32,9 +32,14 @@ func revision(tmpl *corev1.PodTemplateSpec) string {
 	delete(t.Annotations, primaryIDKey)
 	delete(t.Spec.NodeSelector, scaleToZeroKey)
 	t.CreationTimestamp = metav1.Time{}
-	raw, err := json.Marshal(t)
+	return canonicalHash(t)
+}
+
+// canonicalHash hashes the canonical JSON document of v (see revision).
+func canonicalHash(v any) string {
+	raw, err := json.Marshal(v)
 	if err != nil {
-		// a PodTemplateSpec always marshals; keep the signature honest
+		// API types always marshal; keep the signature honest
 		return "unhashable"
 	}
 	var doc any

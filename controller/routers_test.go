@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -31,6 +32,9 @@ type routerCase struct {
 	// weights reads the split from the provider's object; ok is false
 	// while the object does not exist.
 	weights func(t *testing.T, ns string) (split [2]int, ok bool)
+	// removed: the traffic object goes with the Canary (garbage
+	// collection, or Finalize for a cluster-scoped one).
+	removed bool
 }
 
 func unstructuredObj(t *testing.T, gvk schema.GroupVersionKind, ns, name string) (*unstructured.Unstructured, bool) {
@@ -162,11 +166,153 @@ var routerCases = []routerCase{
 	},
 }
 
+// roleOf maps a backend name to podinfo-primary or podinfo-canary when it
+// ends with the role and suffix, so that backendSplit can sum it.
+func roleOf(name, prefix, suffix string) string {
+	for _, role := range []string{"primary", "canary"} {
+		if name == prefix+role+suffix {
+			return "podinfo-" + role
+		}
+	}
+	return name
+}
+
+// firstRouteSplit reads the backends of the first route of an object:
+// path leads to the routes, backends to the list in a route, name to the
+// backend's name.
+func firstRouteSplit(u *unstructured.Unstructured, path, backends []string, name func(map[string]any) string) [2]int {
+	routes, _, _ := unstructured.NestedSlice(u.Object, path...)
+	if len(routes) == 0 {
+		return [2]int{}
+	}
+	list, _, _ := unstructured.NestedSlice(routes[0].(map[string]any), backends...)
+	return backendSplit(list, name)
+}
+
+func str(m map[string]any, path ...string) string {
+	s, _, _ := unstructured.NestedString(m, path...)
+	return s
+}
+
+func gvk(group, version, kind string) schema.GroupVersionKind {
+	return schema.GroupVersionKind{Group: group, Version: version, Kind: kind}
+}
+
+// ingressPrepare creates the user's Ingress podinfo and points the canary
+// at it.
+func ingressPrepare(t *testing.T, ns string, c *flaggerv1.Canary) {
+	pt := networkingv1.PathTypePrefix
+	create(t, &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "podinfo"},
+		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: "podinfo.example.com", IngressRuleValue: networkingv1.IngressRuleValue{
+			HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{Path: "/", PathType: &pt,
+				Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "podinfo", Port: networkingv1.ServiceBackendPort{Number: 9898}}}}}}}}}}})
+	c.Spec.IngressRef = &flaggerv1.IngressReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "podinfo"}
+}
+
+// The routers of the Flagger providers added by issue 13.
+var moreRouterCases = []routerCase{
+	{
+		provider: "contour", crds: []string{testenv.Contour}, removed: true,
+		weights: func(t *testing.T, ns string) ([2]int, bool) {
+			u, ok := unstructuredObj(t, gvk("projectcontour.io", "v1", "HTTPProxy"), ns, "podinfo")
+			if !ok {
+				return [2]int{}, false
+			}
+			return firstRouteSplit(u, []string{"spec", "routes"}, []string{"services"}, func(m map[string]any) string { return str(m, "name") }), true
+		},
+	},
+	{
+		provider: "gloo", crds: []string{testenv.Gloo}, removed: true,
+		weights: func(t *testing.T, ns string) ([2]int, bool) {
+			u, ok := unstructuredObj(t, gvk("gateway.solo.io", "v1", "RouteTable"), ns, "podinfo")
+			if !ok {
+				return [2]int{}, false
+			}
+			return firstRouteSplit(u, []string{"spec", "routes"}, []string{"routeAction", "multi", "destinations"}, func(m map[string]any) string {
+				return roleOf(str(m, "destination", "upstream", "name"), ns+"-podinfo-", "upstream-9898")
+			}), true
+		},
+	},
+	{
+		provider: "traefik", crds: []string{testenv.Traefik}, removed: true,
+		weights: func(t *testing.T, ns string) ([2]int, bool) {
+			u, ok := unstructuredObj(t, gvk("traefik.io", "v1alpha1", "TraefikService"), ns, "podinfo")
+			if !ok {
+				return [2]int{}, false
+			}
+			services, _, _ := unstructured.NestedSlice(u.Object, "spec", "weighted", "services")
+			return backendSplit(services, func(m map[string]any) string { return str(m, "name") }), true
+		},
+	},
+	{
+		provider: "skipper", prepare: ingressPrepare, removed: true,
+		weights: func(t *testing.T, ns string) ([2]int, bool) {
+			var ing networkingv1.Ingress
+			if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "podinfo-canary"}, &ing); err != nil {
+				return [2]int{}, false
+			}
+			var w map[string]int
+			_ = json.Unmarshal([]byte(ing.Annotations["zalando.org/backend-weights"]), &w)
+			return [2]int{w["podinfo-primary"], w["podinfo-canary"]}, true
+		},
+	},
+	{
+		// TrafficRoutes are cluster-scoped: the apex service is named
+		// after the namespace so that runs do not meet.
+		provider: "kuma", crds: []string{testenv.Kuma}, removed: true,
+		prepare: func(t *testing.T, ns string, c *flaggerv1.Canary) { c.Spec.Service.Name = ns },
+		weights: func(t *testing.T, ns string) ([2]int, bool) {
+			u, ok := unstructuredObj(t, gvk("kuma.io", "v1alpha1", "TrafficRoute"), "", ns)
+			if !ok {
+				return [2]int{}, false
+			}
+			split, _, _ := unstructured.NestedSlice(u.Object, "spec", "conf", "split")
+			return backendSplit(split, func(m map[string]any) string {
+				return roleOf(str(m, "destination", "kuma.io/service"), ns+"-", "_"+ns+"_svc_9898")
+			}), true
+		},
+	},
+	{
+		provider: "kuma:meshhttproute", crds: []string{testenv.Kuma}, removed: true,
+		weights: func(t *testing.T, ns string) ([2]int, bool) {
+			u, ok := unstructuredObj(t, gvk("kuma.io", "v1alpha1", "MeshHTTPRoute"), ns, "podinfo")
+			if !ok {
+				return [2]int{}, false
+			}
+			to, _, _ := unstructured.NestedSlice(u.Object, "spec", "to")
+			if len(to) == 0 {
+				return [2]int{}, true
+			}
+			return firstRouteSplit(&unstructured.Unstructured{Object: to[0].(map[string]any)}, []string{"rules"}, []string{"default", "backendRefs"},
+				func(m map[string]any) string { return roleOf(str(m, "name"), "podinfo-", "_"+ns+"_svc_9898") }), true
+		},
+	},
+	{
+		provider: "apisix", crds: []string{testenv.APISIX}, removed: true,
+		prepare: func(t *testing.T, ns string, c *flaggerv1.Canary) {
+			create(t, &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "apisix.apache.org/v2", "kind": "ApisixRoute",
+				"metadata": map[string]any{"name": "podinfo", "namespace": ns},
+				"spec": map[string]any{"http": []any{map[string]any{"name": "main", "match": map[string]any{"paths": []any{"/*"}},
+					"backends": []any{map[string]any{"serviceName": "podinfo", "servicePort": int64(9898)}}}}},
+			}})
+			c.Spec.RouteRef = &flaggerv1.RouteReference{APIVersion: "apisix.apache.org/v2", Kind: "ApisixRoute", Name: "podinfo"}
+		},
+		weights: func(t *testing.T, ns string) ([2]int, bool) {
+			u, ok := unstructuredObj(t, gvk("apisix.apache.org", "v2", "ApisixRoute"), ns, "podinfo-podinfo-canary")
+			if !ok {
+				return [2]int{}, false
+			}
+			return firstRouteSplit(u, []string{"spec", "http"}, []string{"backends"}, func(m map[string]any) string { return str(m, "serviceName") }), true
+		},
+	},
+}
+
 // Each router, driven by the controller: 100/0 after init, every step in
 // the object during the analysis, 100/0 with the new primary after
 // promotion, 100/0 after a rollback, and a clean deletion.
 func TestRoutersThroughARelease(t *testing.T) {
-	for _, rc := range routerCases {
+	for _, rc := range slices.Concat(routerCases, moreRouterCases) {
 		t.Run(rc.provider, func(t *testing.T) {
 			env.TrafficCRDs(t, rc.crds...)
 			ns := env.Namespace(t)
@@ -205,17 +351,15 @@ func TestRoutersThroughARelease(t *testing.T) {
 				t.Errorf("after the rollback the object routes %v, want 100/0", w)
 			}
 
-			if err := env.Client.Delete(context.Background(), getCanary(t, ns, "podinfo")); err != nil {
-				t.Fatal(err)
-			}
-			testenv.Eventually(t, 60*time.Second, func() error {
-				var c flaggerv1.Canary
-				err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "podinfo"}, &c)
-				if apierrors.IsNotFound(err) {
+			deleteCanary(t, ns, "podinfo")
+			if rc.removed {
+				testenv.Eventually(t, 60*time.Second, func() error {
+					if w, ok := rc.weights(t, ns); ok {
+						return fmt.Errorf("the traffic object is still there after the Canary's deletion (routing %v)", w)
+					}
 					return nil
-				}
-				return fmt.Errorf("canary still there (finalizers %v, phase %s)", c.Finalizers, c.Status.Phase)
-			})
+				})
+			}
 		})
 	}
 }
@@ -331,4 +475,25 @@ func TestSeed000HTTPRouteKeepsHandAddedRule(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// App Mesh is refused with its retirement and the alternatives in the
+// event and the status message; nothing is created for the canary.
+func TestAppMeshIsRefusedAsRetired(t *testing.T) {
+	ns := env.Namespace(t)
+	startController(t, nil, ns)
+	create(t, deployment(ns, "podinfo", imageV1, 1),
+		canary(ns, "podinfo", "appmesh", &flaggerv1.CanaryAnalysis{Interval: "1s", Threshold: 1, StepWeight: 10}))
+	waitEvent(t, ns, "podinfo", `provider "appmesh": AWS discontinued App Mesh on 30 September 2026`)
+	c := getCanary(t, ns, "podinfo")
+	for _, want := range []string{"spec.provider", "use gatewayapi:v1", "or istio", "valid providers: "} {
+		if !strings.Contains(c.Status.Message, want) {
+			t.Errorf("status message %q does not say %q", c.Status.Message, want)
+		}
+	}
+	var primary metav1.PartialObjectMetadata
+	primary.SetGroupVersionKind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"})
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "podinfo-primary"}, &primary); !apierrors.IsNotFound(err) {
+		t.Errorf("a primary was created for an App Mesh canary: %v", err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -11,44 +12,13 @@ import (
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 )
 
-// AnalysisCanary copies what the analysis decides from out of a Canary;
-// provider is spec.provider or the controller's default. kubectl canary
-// uses it to lint and simulate as the controller would.
-func AnalysisCanary(c *flaggerv1.Canary, provider string) analysis.Canary {
-	a := c.Spec.Analysis
-	out := analysis.Canary{
-		Name: c.Name, Namespace: c.Namespace, TargetKind: c.Spec.TargetRef.Kind, TargetName: c.Spec.TargetRef.Name,
-		Provider: provider, SkipAnalysis: c.Spec.SkipAnalysis || a == nil, Suspend: c.Spec.Suspend,
-	}
-	if a == nil {
-		return out
-	}
-	out.Interval, out.Threshold, out.MaxWeight = a.Interval, a.Threshold, a.MaxWeight
-	out.StepWeight, out.StepWeights, out.StepWeightPromotion = a.StepWeight, a.StepWeights, a.StepWeightPromotion
-	out.Iterations, out.Mirror, out.Match = a.Iterations, a.Mirror, len(a.Match) > 0
-	for _, h := range a.Webhooks {
-		out.Webhooks = append(out.Webhooks, analysis.Webhook{Name: h.Name, Type: string(h.Type), MuteAlert: h.MuteAlert, GateTimeout: h.GateTimeout})
-	}
-	for _, m := range a.Metrics {
-		ms := analysis.MetricSpec{Name: m.Name, Threshold: m.Threshold, HasQuery: m.Query != "", HasTemplateRef: m.TemplateRef != nil,
-			NoDataPolicy: m.NoDataPolicy, ErrorRetries: m.ErrorRetries, Provider: provider}
-		if r := m.ThresholdRange; r != nil {
-			ms.Min, ms.Max = r.Min, r.Max
-		}
-		if m.TemplateRef != nil {
-			ms.Provider = "custom"
-		}
-		out.Metrics = append(out.Metrics, ms)
-	}
-	return out
-}
-
 // analysisStatus copies the status the analysis decides from.
 func analysisStatus(s *flaggerv1.CanaryStatus) analysis.Status {
 	out := analysis.Status{
 		Phase: analysis.Phase(s.Phase), FailedChecks: s.FailedChecks, CanaryWeight: s.CanaryWeight, Iterations: s.Iterations,
 		LastAppliedSpec: s.LastAppliedSpec, LastPromotedSpec: s.LastPromotedSpec,
-		LastTransitionTime: s.LastTransitionTime.Time, PreRolloutPassed: s.PreRolloutPassed, Message: s.Message,
+		LastTransitionTime: s.LastTransitionTime.Time, PreRolloutPassed: s.PreRolloutPassed,
+		Reason: analysis.Reason(s.Reason), Message: s.Message, PendingGate: s.PendingGate,
 	}
 	if s.TrackedConfigs != nil {
 		out.TrackedConfigs = maps.Clone(*s.TrackedConfigs)
@@ -61,17 +31,56 @@ func analysisStatus(s *flaggerv1.CanaryStatus) analysis.Status {
 	}
 	out.Paused = s.Paused
 	if r := s.LastRequest; r != nil {
-		out.LastRequest = &analysis.RequestRecord{Op: string(r.Operation), ID: r.ID, Time: r.Time.Time, Accepted: r.Accepted, Message: r.Message}
+		rec := fromRequestRecord(*r)
+		out.LastRequest = &rec
 	}
 	for _, ch := range s.Checks {
-		out.Checks = append(out.Checks, analysis.Check{Metric: ch.Metric, Time: ch.Time.Time, Query: ch.Query, Value: ch.Value,
-			Min: ch.Min, Max: ch.Max, Verdict: analysis.Verdict(ch.Verdict), Failed: ch.Failed, Message: ch.Message})
+		out.Checks = append(out.Checks, analysisCheck(ch))
+	}
+	for _, r := range s.History {
+		rel := analysis.Release{ID: r.ID, Revision: r.Revision, Images: r.Images, Start: r.StartTime.Time,
+			Outcome: analysis.ReleaseOutcome(r.Outcome), Reason: analysis.Reason(r.Reason), Message: r.Message,
+			HighestWeight: r.HighestWeight, FailedChecks: r.FailedChecks}
+		if r.EndTime != nil {
+			rel.End = r.EndTime.Time
+		}
+		for _, q := range r.Requests {
+			rel.Requests = append(rel.Requests, fromRequestRecord(q))
+		}
+		out.History = append(out.History, rel)
+	}
+	if s.RunStartTime != nil {
+		out.RunStart = s.RunStartTime.Time
 	}
 	return out
 }
 
-// maxQueryBytes bounds the query kept per check in the status.
-const maxQueryBytes = 1024
+func fromRequestRecord(r flaggerv1.RequestRecord) analysis.RequestRecord {
+	return analysis.RequestRecord{Op: string(r.Operation), ID: r.ID, By: r.By, Time: r.Time.Time, Accepted: r.Accepted, Message: r.Message}
+}
+
+func toRequestRecord(r analysis.RequestRecord) flaggerv1.RequestRecord {
+	return flaggerv1.RequestRecord{Operation: flaggerv1.Request(r.Op), ID: r.ID, By: cut(r.By, maxNameBytes), Time: metav1.NewTime(r.Time),
+		Accepted: r.Accepted, Message: cut(r.Message, maxTextBytes)}
+}
+
+// Bounds of what the status keeps of texts that come from outside: a query,
+// a message quoting a webhook's answer, a requester's name.
+const (
+	maxTextBytes = 1024
+	maxNameBytes = 256
+)
+
+// cut shortens s to at most n bytes, at a character boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
 
 // writeStatus copies a decided status into the Canary's status, with the
 // single Promoted condition whose reason is the phase.
@@ -80,7 +89,8 @@ func writeStatus(c *flaggerv1.Canary, s analysis.Status, now time.Time) {
 	st.Phase = flaggerv1.CanaryPhase(s.Phase)
 	st.FailedChecks, st.CanaryWeight, st.Iterations = s.FailedChecks, s.CanaryWeight, s.Iterations
 	st.LastAppliedSpec, st.LastPromotedSpec = s.LastAppliedSpec, s.LastPromotedSpec
-	st.PreRolloutPassed, st.Message = s.PreRolloutPassed, s.Message
+	st.PreRolloutPassed = s.PreRolloutPassed
+	st.Reason, st.Message, st.PendingGate = flaggerv1.CanaryReason(s.Reason), cut(s.Message, maxTextBytes), s.PendingGate
 	st.ObservedGeneration = c.Generation
 	if s.TrackedConfigs != nil {
 		tc := maps.Clone(s.TrackedConfigs)
@@ -104,18 +114,37 @@ func writeStatus(c *flaggerv1.Canary, s analysis.Status, now time.Time) {
 	st.Paused = s.Paused
 	st.LastRequest = nil
 	if r := s.LastRequest; r != nil {
-		st.LastRequest = &flaggerv1.RequestRecord{Operation: flaggerv1.Request(r.Op), ID: r.ID, Time: metav1.NewTime(r.Time), Accepted: r.Accepted, Message: r.Message}
+		rec := toRequestRecord(*r)
+		st.LastRequest = &rec
 	}
 	st.Checks = nil
 	for _, ch := range s.Checks {
-		q := ch.Query
-		if len(q) > maxQueryBytes {
-			q = q[:maxQueryBytes]
-		}
-		st.Checks = append(st.Checks, flaggerv1.CheckResult{Metric: ch.Metric, Time: metav1.NewTime(ch.Time), Query: q, Value: ch.Value,
-			Min: ch.Min, Max: ch.Max, Verdict: flaggerv1.CheckVerdict(ch.Verdict), Failed: ch.Failed, Message: ch.Message})
+		st.Checks = append(st.Checks, checkResult(ch))
+	}
+	st.History = nil
+	for _, r := range s.History {
+		st.History = append(st.History, toRelease(r))
+	}
+	st.RunStartTime = nil
+	if !s.RunStart.IsZero() {
+		t := metav1.NewTime(s.RunStart)
+		st.RunStartTime = &t
 	}
 	setPromoted(c, now)
+}
+
+func toRelease(r analysis.Release) flaggerv1.CanaryRelease {
+	out := flaggerv1.CanaryRelease{ID: r.ID, Revision: r.Revision, Images: r.Images, StartTime: metav1.NewTime(r.Start),
+		Outcome: flaggerv1.ReleaseOutcome(r.Outcome), Reason: flaggerv1.CanaryReason(r.Reason), Message: cut(r.Message, maxTextBytes),
+		HighestWeight: r.HighestWeight, FailedChecks: r.FailedChecks}
+	if !r.End.IsZero() {
+		end := metav1.NewTime(r.End)
+		out.EndTime = &end
+	}
+	for _, q := range r.Requests {
+		out.Requests = append(out.Requests, toRequestRecord(q))
+	}
+	return out
 }
 
 // setPromoted keeps the one condition in step with the phase. It is
@@ -140,13 +169,13 @@ func setPromoted(c *flaggerv1.Canary, now time.Time) {
 	c.Status.Conditions = []flaggerv1.CanaryCondition{want}
 }
 
-// pendingRequest reads the warbler.dev/request annotation: "<op>" or
-// "<op>/<id>".
+// pendingRequest reads the warbler.dev/request annotation, "<op>" or
+// "<op>/<id>", and who set it (warbler.dev/requested-by).
 func pendingRequest(c *flaggerv1.Canary) *analysis.Request {
 	v, ok := c.Annotations[flaggerv1.RequestAnnotation]
 	if !ok {
 		return nil
 	}
 	op, id, _ := strings.Cut(strings.TrimSpace(v), "/")
-	return &analysis.Request{Op: op, ID: id}
+	return &analysis.Request{Op: op, ID: id, By: strings.TrimSpace(c.Annotations[flaggerv1.RequestedByAnnotation])}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,10 +30,18 @@ type tick struct {
 	router   routers.Router
 	target   *workload
 	primary  *workload
-	label    string
-	value    string
-	configs  map[string]string
-	rev      string // the target's revision
+	baseline *workload // analysis.baseline; nil when none runs
+	// obj is the target when it is a Service or a Knative Service, which
+	// have no -primary workload; target and primary are nil then.
+	obj     objectTarget
+	label   string
+	value   string
+	configs map[string]string
+	rev     string // the target's revision
+	// retry, when set, is how soon the tick wants to run again although
+	// the decision asked for no requeue (a deletion waiting for the
+	// target).
+	retry time.Duration
 }
 
 // maxObservations bounds how often one tick may ask for more observations.
@@ -58,7 +67,7 @@ func (t *tick) run(ctx context.Context) (ctrl.Result, error) {
 		}
 		return t.hold(ctx, err, t.spec.Interval)
 	}
-	if t.c.DeletionTimestamp != nil && t.primary == nil {
+	if t.c.DeletionTimestamp != nil && !t.hasPrimary() {
 		return ctrl.Result{}, t.release(ctx, errors.New("nothing to revert: the primary was never created"))
 	}
 	// a Canary being deleted only reverts; it creates nothing
@@ -67,6 +76,7 @@ func (t *tick) run(ctx context.Context) (ctrl.Result, error) {
 			return t.hold(ctx, err, t.spec.Interval)
 		}
 	}
+	t.checkProviders(ctx)
 	obs, err := t.observe(ctx)
 	if err != nil {
 		return t.hold(ctx, err, t.spec.Interval)
@@ -86,6 +96,9 @@ func (t *tick) run(ctx context.Context) (ctrl.Result, error) {
 	if err := t.apply(ctx, d); err != nil {
 		return ctrl.Result{}, err
 	}
+	if t.retry > 0 {
+		return ctrl.Result{RequeueAfter: t.retry}, nil
+	}
 	return ctrl.Result{RequeueAfter: d.Requeue}, nil
 }
 
@@ -95,7 +108,7 @@ func (t *tick) validate() error {
 	if t.provider == "" {
 		t.provider = t.r.Options.MeshProvider
 	}
-	spec, err := analysis.Validate(AnalysisCanary(t.c, t.provider), analysis.Limits{MinInterval: t.r.Options.MinInterval})
+	spec, err := analysis.Validate(t.c.AnalysisCanary(t.provider), analysis.Limits{MinInterval: t.r.Options.MinInterval, HistoryLimit: t.r.Options.HistoryLimit})
 	if err != nil {
 		return err
 	}
@@ -103,17 +116,25 @@ func (t *tick) validate() error {
 	for _, n := range spec.Notes {
 		t.log.Info(n)
 	}
-	if _, err := newObject(t.c.Spec.TargetRef.Kind); err != nil {
-		return &analysis.SpecError{Field: "spec.targetRef.kind", Msg: err.Error()}
+	if kind := t.c.Spec.TargetRef.Kind; kind != "Service" {
+		if _, err := newObject(kind); err != nil {
+			return &analysis.SpecError{Field: "spec.targetRef.kind", Msg: err.Error()}
+		}
 	}
-	if ref := t.c.Spec.AutoscalerRef; ref != nil && ref.Kind != "HorizontalPodAutoscaler" {
-		return &analysis.SpecError{Field: "spec.autoscalerRef.kind", Msg: fmt.Sprintf("%q is not supported by Warbler; valid kinds: HorizontalPodAutoscaler", ref.Kind)}
+	if err := checkTarget(t.c, t.provider); err != nil {
+		return err
+	}
+	if ref := t.c.Spec.AutoscalerRef; ref != nil && ref.Kind != hpaKind && ref.Kind != scaledObjectKind {
+		return &analysis.SpecError{Field: "spec.autoscalerRef.kind", Msg: fmt.Sprintf("%q is not supported by Warbler; valid kinds: %s, %s", ref.Kind, hpaKind, scaledObjectKind)}
 	}
 	router, err := routers.New(t.provider, t.routerDeps())
 	if err != nil {
 		return &analysis.SpecError{Field: "spec.provider", Msg: err.Error()}
 	}
 	t.router = router
+	if err := t.checkBaselineRouter(); err != nil {
+		return err
+	}
 	return t.checkRefs()
 }
 
@@ -149,6 +170,11 @@ func (t *tick) routerDeps() routers.Deps {
 var errTargetMissing = errors.New("not found")
 
 func (t *tick) findTarget(ctx context.Context) error {
+	if t.obj = t.newObjectTarget(); t.obj != nil {
+		var err error
+		t.rev, err = t.obj.find(ctx)
+		return err
+	}
 	ref := t.c.Spec.TargetRef
 	var err error
 	if t.target, err = getWorkload(ctx, t.r.Client, ref.Kind, t.c.Namespace, ref.Name); err != nil {
@@ -161,6 +187,9 @@ func (t *tick) findTarget(ctx context.Context) error {
 		return err
 	}
 	if t.primary, err = getWorkload(ctx, t.r.Client, ref.Kind, t.c.Namespace, t.c.PrimaryName()); err != nil {
+		return err
+	}
+	if err := t.findBaseline(ctx); err != nil {
 		return err
 	}
 	if t.r.Options.EnableConfigTracking {
@@ -186,6 +215,12 @@ func (t *tick) selector() routers.Selector {
 // autoscaler, the apex service, and the router's traffic object. Unchanged
 // objects cost no API request.
 func (t *tick) ensure(ctx context.Context) error {
+	if t.obj != nil {
+		if err := t.obj.ensure(ctx); err != nil {
+			return err
+		}
+		return t.router.Reconcile(ctx, t.c)
+	}
 	svcs := &routers.Services{Deps: t.routerDeps()}
 	if err := svcs.ReconcileCanaryAndPrimary(ctx, t.c, t.selector()); err != nil {
 		return err
@@ -195,7 +230,7 @@ func (t *tick) ensure(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := t.ensurePrimaryHPA(ctx, false); err != nil {
+	if err := t.ensurePrimaryScaler(ctx, false); err != nil {
 		return err
 	}
 	apexSelector := map[string]string{t.label: t.value + flaggerv1.PrimarySuffix}
@@ -224,7 +259,7 @@ func (t *tick) createPrimary(ctx context.Context) error {
 // observe gathers what the analysis decides from, all from the cache.
 func (t *tick) observe(ctx context.Context) (analysis.Observations, error) {
 	obs := analysis.Observations{
-		Revision: t.rev, Configs: t.configs,
+		Revision: t.rev, Images: images(*t.target.template), Configs: t.configs,
 		Deleting: t.c.DeletionTimestamp != nil, Hooks: map[analysis.HookType][]analysis.HookResult{},
 		Request: pendingRequest(t.c),
 	}
@@ -236,14 +271,16 @@ func (t *tick) observe(ctx context.Context) (analysis.Observations, error) {
 	if a != nil && a.CanaryReadyThreshold != nil {
 		canaryThreshold = *a.CanaryReadyThreshold
 	}
-	deadline := 600 * time.Second
-	if p := t.c.Spec.ProgressDeadlineSeconds; p != nil {
-		deadline = time.Duration(*p) * time.Second
-	}
+	deadline := progressDeadline(t.c)
 	key := t.c.Spec.TargetRef.Name + "." + t.c.Namespace
-	obs.PrimaryReady = readiness(t.primary, primaryThreshold, deadline, t.now, t.c.PrimaryName()+"."+t.c.Namespace)
-	obs.CanaryReady = readiness(t.target, canaryThreshold, deadline, t.now, "canary "+strings.ToLower(t.target.kind)+" "+key)
-	obs.TargetMatchesPrimary = t.matchesPrimary()
+	if t.obj != nil {
+		obs.PrimaryReady, obs.CanaryReady = t.obj.readiness()
+		obs.TargetMatchesPrimary = t.obj.matchesPrimary()
+	} else {
+		obs.PrimaryReady = readiness(t.primary, primaryThreshold, deadline, t.now, t.c.PrimaryName()+"."+t.c.Namespace)
+		obs.CanaryReady = readiness(t.target, canaryThreshold, deadline, t.now, "canary "+strings.ToLower(t.target.kind)+" "+key)
+		obs.TargetMatchesPrimary = t.matchesPrimary()
+	}
 	p, c, mirrored, err := t.router.GetRoutes(ctx, t.c)
 	if err != nil {
 		if errors.Is(err, routers.ErrRouteNotReady) {
@@ -253,25 +290,37 @@ func (t *tick) observe(ctx context.Context) (analysis.Observations, error) {
 	}
 	obs.Routes = analysis.Routes{Primary: p, Canary: c, Mirrored: mirrored}
 	t.r.prom.weight(t.c, p, c)
-	return obs, nil
+	return obs, t.observeBaseline(ctx, &obs, canaryThreshold)
 }
 
-// hold records why the canary cannot move this tick: the status message
-// and a warning event, written only when the message changes.
+// progressDeadline is spec.progressDeadlineSeconds, 600s by default.
+func progressDeadline(c *flaggerv1.Canary) time.Duration {
+	if p := c.Spec.ProgressDeadlineSeconds; p != nil {
+		return time.Duration(*p) * time.Second
+	}
+	return 600 * time.Second
+}
+
+// hold records why the canary cannot move this tick: the status reason and
+// message and a warning event, written only when the message changes.
 func (t *tick) hold(ctx context.Context, err error, retry time.Duration) (ctrl.Result, error) {
-	msg := err.Error()
+	if apierrors.IsConflict(err) {
+		// another writer was first (or the cache lags): not worth a
+		// reason in the status, which keeps saying how the release ended
+		t.log.Debug("retrying after a conflict", "error", err.Error())
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
+	msg, reason := err.Error(), analysis.ReasonReconcileError
 	var se *analysis.SpecError
-	if errors.As(err, &se) {
-		msg = "invalid canary: " + msg
+	switch {
+	case errors.As(err, &se):
+		msg, reason = "invalid canary: "+msg, analysis.ReasonInvalidSpec
+	case errors.Is(err, errTargetMissing):
+		reason = analysis.ReasonTargetNotFound
 	}
 	if t.c.Status.Message != msg {
 		t.event(analysis.SeverityWarn, msg)
-		st := analysisStatus(&t.c.Status)
-		if st.Phase == analysis.PhaseNone {
-			st.Phase = analysis.PhaseInitializing
-		}
-		st.Message = msg
-		writeStatus(t.c, st, t.now)
+		writeStatus(t.c, analysis.Hold(analysisStatus(&t.c.Status), reason, msg), t.now)
 		if perr := t.patchStatus(ctx); perr != nil {
 			return ctrl.Result{}, perr
 		}
@@ -290,6 +339,14 @@ func (t *tick) patchStatus(ctx context.Context) error {
 	}
 	t.r.written.Store(client.ObjectKeyFromObject(t.c), t.c.ResourceVersion)
 	return nil
+}
+
+// hasPrimary tells whether the primary exists.
+func (t *tick) hasPrimary() bool {
+	if t.obj != nil {
+		return t.obj.created()
+	}
+	return t.primary != nil
 }
 
 // matchesPrimary tells whether the target's template, rewritten as the

@@ -55,7 +55,7 @@ func newObject(kind string) (client.Object, error) {
 	case "DaemonSet":
 		return &appsv1.DaemonSet{}, nil
 	}
-	return nil, fmt.Errorf("spec.targetRef.kind %q is not supported by Warbler; valid kinds: Deployment, DaemonSet", kind)
+	return nil, fmt.Errorf("spec.targetRef.kind %q is not supported by Warbler; valid kinds: Deployment, DaemonSet, Service", kind)
 }
 
 // getWorkload reads a workload of the target's kind from the cache; a
@@ -371,6 +371,16 @@ func containerPorts(t *corev1.PodTemplateSpec, primaryPort int32) []corev1.Servi
 				out = append(out, sp)
 			}
 		}
+	}
+	return out
+}
+
+// images lists the container images of a pod template, which a release
+// records.
+func images(t corev1.PodTemplateSpec) []string {
+	out := make([]string, 0, len(t.Spec.Containers))
+	for _, c := range t.Spec.Containers {
+		out = append(out, c.Image)
 	}
 	return out
 }

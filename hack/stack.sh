@@ -8,7 +8,8 @@
 # mirror. Binaries are built once into $WARBLER_CACHE/bin and reused.
 #
 #   hack/stack.sh build          build every missing binary (control plane,
-#                                kwok, podinfo) and install Prometheus
+#                                kwok, podinfo, influxd) and install
+#                                Prometheus and Graphite
 #   hack/stack.sh up [DIR]       build if needed, start the control plane,
 #                                print "export KUBECONFIG=DIR/kubeconfig"
 #   hack/stack.sh down [DIR]     stop what "up" started, in dependency order
@@ -19,7 +20,10 @@
 #   hack/stack.sh envtest        print KUBEBUILDER_ASSETS for envtest
 #   hack/stack.sh bin NAME       print the path of a cached binary
 #                                (etcd, kube-apiserver, kubectl, kwok, podinfo,
-#                                prometheus), building or installing it first
+#                                prometheus, influxd, carbon-cache, gunicorn,
+#                                zsh, fish, chromium, docker-registry),
+#                                building or installing it first;
+#                                kubectl-linux-ARCH is kubectl for amd64 or arm64
 #
 # Knobs (environment):
 #   WARBLER_CACHE   cache root (default ~/.cache/warbler)
@@ -33,7 +37,8 @@
 #   KCM_ARGS SCHEDULER_ARGS  extra flags of kube-controller-manager and
 #                   kube-scheduler, such as more workers for a benchmark
 #                   ("--concurrent-service-endpoint-syncs 20")
-#   K8S_VERSION ETCD_VERSION KWOK_VERSION PODINFO_VERSION  pinned below
+#   K8S_VERSION ETCD_VERSION KWOK_VERSION PODINFO_VERSION INFLUXDB_VERSION
+#                   pinned below
 set -Eeuo pipefail
 
 # The server matches the client-go minor the module pins (k8s.io/* v0.36.3).
@@ -41,6 +46,10 @@ K8S_VERSION=${K8S_VERSION:-1.36.3}
 # etcd 3.6 is what upstream ships with Kubernetes 1.34 and later.
 ETCD_VERSION=${ETCD_VERSION:-3.6.16}
 KWOK_VERSION=${KWOK_VERSION:-0.8.0}
+# InfluxDB 1.7 is the newest release whose Flux needs no Rust (1.8 and 2.x
+# build libflux with cargo); it serves Flux on /api/v2/query, the API of the
+# influxdb metric provider. Debian ships 1.6, which has no Flux.
+INFLUXDB_VERSION=${INFLUXDB_VERSION:-1.7.11}
 # podinfo's 6.x tags are not Go module versions (no /v6 path); this
 # pseudo-version is the commit that reports version 6.9.2.
 PODINFO_VERSION=${PODINFO_VERSION:-v1.8.1-0.20250910200901-e86405a8674e}
@@ -102,8 +111,8 @@ k8s_module() {
   echo "$dir"
 }
 
-build_k8s() { # component
-  local c=$1 out=$BIN/$1-$K8S_VERSION dir ld p minor
+build_k8s() { # component [out] (GOARCH from the environment)
+  local c=$1 out=${2:-$BIN/$1-$K8S_VERSION} dir ld p minor
   [ -x "$out" ] && return 0
   dir=$(k8s_module)
   minor=${K8S_VERSION#*.}; minor=${minor%%.*}
@@ -115,7 +124,7 @@ build_k8s() { # component
     ld+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
   done
   local t=$SECONDS
-  say "building $c v$K8S_VERSION$([ "$c" = kube-apiserver ] && echo ' (the slow one: several CPU-minutes; the others reuse its packages)')"
+  say "building $c v$K8S_VERSION${GOARCH:+ for linux/$GOARCH}$([ "$c" = kube-apiserver ] && echo ' (the slow one: several CPU-minutes; the others reuse its packages)')"
   go_build "$out" "$dir" "k8s.io/kubernetes/cmd/$c" "$ld"
   say "built $c in $((SECONDS - t))s"
 }
@@ -148,14 +157,46 @@ go_install() { # name module/cmd@version
 build_kwok() { go_install "$BIN/kwok-$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"; }
 build_podinfo() { go_install "$BIN/podinfo-$PODINFO_VERSION" "github.com/stefanprodan/podinfo/cmd/podinfo@$PODINFO_VERSION"; }
 
-# Prometheus comes from Debian; recommends would pull in node-exporter & co.
-install_prometheus() {
-  command -v prometheus >/dev/null && return 0
-  [ "$(id -u)" = 0 ] || die "prometheus is missing and installing it needs root: apt-get install prometheus"
-  say "installing Prometheus from Debian"
+# debian_install installs, in one apt-get run, the Debian packages of the
+# list that are missing. The package lists are refreshed only when apt does
+# not know a package yet, and apt waits for a lock another install holds
+# instead of failing.
+debian_install() { # package...
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  [ "$(id -u)" = 0 ] || die "${missing[*]} missing and installing needs root: apt-get install ${missing[*]}"
+  say "installing ${missing[*]} from Debian"
   export DEBIAN_FRONTEND=noninteractive
-  logged "$CACHE/apt.log" apt-get update
-  logged "$CACHE/apt.log" apt-get install -y --no-install-recommends prometheus
+  local apt=(apt-get -o DPkg::Lock::Timeout=600)
+  if ! "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >>"$CACHE/apt.log" 2>&1; then
+    logged "$CACHE/apt.log" "${apt[@]}" update
+    logged "$CACHE/apt.log" "${apt[@]}" install -y --no-install-recommends "${missing[@]}"
+  fi
+}
+
+# What tests and the demo need from Debian: Prometheus (recommends would
+# pull in node-exporter & co.); zsh and fish for the tests of kubectl
+# canary's completion scripts (bash is there already); Graphite
+# (carbon-cache and graphite-web under gunicorn) for the graphite metric
+# provider's tests.
+DEBIAN_PACKAGES=(prometheus zsh fish graphite-carbon graphite-web gunicorn)
+
+# influxd from the module proxy, built from a scratch module like etcd.
+build_influxd() {
+  local out=$BIN/influxd-$INFLUXDB_VERSION dir=$SRC/influxdb-$INFLUXDB_VERSION t=$SECONDS
+  [ -x "$out" ] && return 0
+  mkdir -p "$dir"
+  if [ ! -f "$dir/.ok" ]; then
+    printf 'module local/influxdb\n\ngo 1.24.0\n' >"$dir/go.mod"
+    (cd "$dir" && logged "$dir/get.log" go get "github.com/influxdata/influxdb/cmd/influxd@v$INFLUXDB_VERSION")
+    touch "$dir/.ok"
+  fi
+  say "building influxd v$INFLUXDB_VERSION"
+  go_build "$out" "$dir" github.com/influxdata/influxdb/cmd/influxd
+  say "built influxd in $((SECONDS - t))s"
 }
 
 # kubectl: the one on PATH when it is a real client; otherwise build ours.
@@ -163,6 +204,36 @@ kubectl_bin() {
   if [ -n "${KUBECTL:-}" ]; then echo "$KUBECTL"; return; fi
   local out=$BIN/kubectl-$K8S_VERSION
   [ -x "$out" ] || build_k8s kubectl >&2
+  echo "$out"
+}
+
+# Debian's docker-registry (the CNCF distribution registry) for the test of
+# `make push`: unpacked from its package, not installed, so that no service
+# starts and no user is added.
+build_registry() {
+  local out=$BIN/docker-registry tmp
+  [ -x "$out" ] && return 0
+  tmp=$(mktemp -d)
+  say "unpacking docker-registry from Debian"
+  (cd "$tmp" && { apt-get download docker-registry >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get download docker-registry >/dev/null; }; }) || die "apt-get download docker-registry failed"
+  dpkg-deb -x "$tmp"/docker-registry_*.deb "$tmp/root"
+  mv "$tmp/root/usr/bin/docker-registry" "$out"
+  rm -rf "$tmp"
+}
+
+# kubectl for linux/ARCH, which the loadtester image carries (hack/images):
+# the stack's own kubectl on this machine's architecture, else a cross build.
+kubectl_for() { # arch
+  local arch=$1 out
+  case $arch in amd64 | arm64) ;; *) die "kubectl-linux-$arch: valid architectures are amd64 and arm64" ;; esac
+  if [ "$arch" = "$(go env GOHOSTARCH)" ]; then
+    build_k8s kubectl >&2
+    echo "$BIN/kubectl-$K8S_VERSION"
+    return
+  fi
+  out=$BIN/kubectl-$K8S_VERSION-linux-$arch
+  [ -x "$out" ] || GOOS=linux GOARCH=$arch build_k8s kubectl "$out" >&2
   echo "$out"
 }
 
@@ -176,7 +247,8 @@ cmd_build() {
   build_k8s kube-controller-manager
   build_k8s kube-scheduler
   build_k8s kubectl
-  install_prometheus
+  debian_install "${DEBIAN_PACKAGES[@]}"
+  build_influxd
 }
 
 # ------------------------------------------------------------------- pki ----
@@ -566,10 +638,17 @@ cmd_bin() { # name
     etcd) build_etcd; echo "$BIN/etcd-$ETCD_VERSION" ;;
     kube-apiserver | kube-controller-manager | kube-scheduler) build_k8s "$1"; echo "$BIN/$1-$K8S_VERSION" ;;
     kubectl) kubectl_bin ;;
+    kubectl-linux-*) kubectl_for "${1#kubectl-linux-}" ;;
+    docker-registry) build_registry; echo "$BIN/docker-registry" ;;
     kwok) build_kwok; echo "$BIN/kwok-$KWOK_VERSION" ;;
     podinfo) build_podinfo; echo "$BIN/podinfo-$PODINFO_VERSION" ;;
-    prometheus) install_prometheus; command -v prometheus ;;
-    *) die "unknown binary '${1:-}'; valid: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok podinfo prometheus" ;;
+    prometheus | zsh | fish) debian_install "$1"; command -v "$1" ;;
+    influxd) build_influxd; echo "$BIN/influxd-$INFLUXDB_VERSION" ;;
+    carbon-cache | gunicorn) debian_install graphite-carbon graphite-web gunicorn; command -v "$1" ;;
+    # Chromium's headless shell, for the dashboard's browser tests: on
+    # first use only (neither "build" nor "up" needs it).
+    chromium) debian_install chromium-headless-shell; command -v chromium-headless-shell ;;
+    *) die "unknown binary '${1:-}'; valid: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok podinfo prometheus influxd carbon-cache gunicorn zsh fish chromium kubectl-linux-ARCH docker-registry" ;;
   esac
 }
 

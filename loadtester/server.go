@@ -15,12 +15,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/warbler-dev/warbler/internal/version"
 	"github.com/warbler-dev/warbler/loadtester/gates"
 )
-
-// Version is reported in the startup log line; set at build time with
-// -ldflags "-X github.com/warbler-dev/warbler/loadtester.Version=...".
-var Version = "dev"
 
 // Options configure a Server.
 type Options struct {
@@ -147,7 +144,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:    slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug),
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	s.opts.Logger.Info(fmt.Sprintf("Starting load tester %s API on port %d", Version, port))
+	v := version.Get()
+	s.opts.Logger.Info(fmt.Sprintf("Starting load tester %s API on port %d", v.Version, port),
+		"commit", v.Commit, "goVersion", v.Go, "platform", v.Platform)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -527,6 +527,11 @@ type HTTPRequestMirrorFilter struct {
 // stepWeights selects the strategy, as in Flagger's schema.
 // +kubebuilder:validation:XValidation:rule="[has(self.iterations), has(self.stepWeight), has(self.stepWeights)].filter(x, x).size() == 1",message="set exactly one of analysis.iterations (blue/green, A/B), analysis.stepWeight or analysis.stepWeights"
 // +kubebuilder:validation:XValidation:rule="!has(self.match) || size(self.match) == 0 || has(self.iterations)",message="analysis.match (A/B testing) requires analysis.iterations"
+// +kubebuilder:validation:XValidation:rule="(has(self.baseline) && self.baseline.enabled) || !has(self.metrics) || !self.metrics.exists(m, has(m.judge) || (has(m.compare) && m.compare.against == 'Baseline'))",message="metrics[].judge and metrics[].compare.against: Baseline need analysis.baseline.enabled"
+// +kubebuilder:validation:XValidation:rule="!has(self.judge) || (has(self.metrics) && self.metrics.exists(m, has(m.judge)))",message="analysis.judge needs at least one metric with judge"
+// +kubebuilder:validation:XValidation:rule="!has(self.baseline) || !self.baseline.enabled || !has(self.iterations)",message="analysis.baseline needs stepWeight or stepWeights: blue/green and A/B testing (iterations) give the canary no share of traffic for a baseline to match"
+// +kubebuilder:validation:XValidation:rule="!has(self.baseline) || !self.baseline.enabled || !has(self.mirror) || !self.mirror",message="analysis.baseline cannot be combined with analysis.mirror: a mirror copies traffic to the canary only"
+// +kubebuilder:validation:XValidation:rule="!has(self.baseline) || !self.baseline.enabled || has(self.iterations) || (has(self.stepWeights) ? self.stepWeights[size(self.stepWeights) - 1] <= 50 : (has(self.maxWeight) && self.maxWeight <= 50))",message="with analysis.baseline, maxWeight (or the last of stepWeights) must be set to 50 or less: the canary and the baseline each take that weight from the primary"
 type CanaryAnalysis struct {
 	// Interval between two analysis ticks, such as 30s or 1m.
 	// +required
@@ -603,6 +608,7 @@ type CanaryAnalysis struct {
 	Alerts []CanaryAlert `json:"alerts,omitempty"`
 
 	// Metrics checked on every tick.
+	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	Metrics []CanaryMetric `json:"metrics,omitempty"`
 
@@ -618,10 +624,57 @@ type CanaryAnalysis struct {
 	// SessionAffinity keeps users on the canary once routed there.
 	// +optional
 	SessionAffinity *SessionAffinity `json:"sessionAffinity,omitempty"`
+
+	// Baseline runs <target>-baseline during each release: the primary's
+	// version, started with the canary, at the canary's size and with as
+	// much traffic as the canary (taken from the primary's share), so that
+	// metrics compare the canary with an equal rather than with the
+	// long-running primary. Warbler only.
+	// +optional
+	Baseline *CanaryBaseline `json:"baseline,omitempty"`
+
+	// Judge sets the score thresholds of the statistical judge, which
+	// compares the samples of the metrics that set judge with the
+	// baseline's. Warbler only.
+	// +optional
+	Judge *CanaryJudge `json:"judge,omitempty"`
+}
+
+// CanaryBaseline configures the baseline workload.
+type CanaryBaseline struct {
+	// Enabled runs the baseline. It needs a Deployment target, a weighted
+	// canary (stepWeight or stepWeights) with a maximum weight of 50 or
+	// less, and a provider that splits traffic three ways.
+	// +required
+	Enabled bool `json:"enabled"`
+}
+
+// CanaryJudge sets the score thresholds of the statistical judge. Every
+// tick the judge scores the judged metrics out of 100: a score below
+// marginalScore counts as a failed check, and the tick that would promote
+// needs passScore.
+// +kubebuilder:validation:XValidation:rule="self.marginalScore <= self.passScore",message="judge.marginalScore must not exceed judge.passScore"
+type CanaryJudge struct {
+	// PassScore is the score the last judgement, before promotion, must
+	// reach.
+	// +kubebuilder:default=95
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	PassScore int `json:"passScore,omitempty"`
+
+	// MarginalScore is the score every judgement must reach.
+	// +kubebuilder:default=75
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MarginalScore int `json:"marginalScore,omitempty"`
 }
 
 // CanaryMetric is a check run on every analysis tick.
 // +kubebuilder:validation:XValidation:rule="!has(self.thresholdRange) || !has(self.thresholdRange.min) || !has(self.thresholdRange.max) || self.thresholdRange.min <= self.thresholdRange.max",message="thresholdRange.min must not exceed thresholdRange.max"
+// +kubebuilder:validation:XValidation:rule="!has(self.compare) || has(self.thresholdRange)",message="metrics[].compare needs thresholdRange: the accepted range of the ratio or difference"
+// +kubebuilder:validation:XValidation:rule="!has(self.judge) || !has(self.compare) && !has(self.thresholdRange) && !has(self.threshold)",message="metrics[].judge cannot be combined with compare, thresholdRange or threshold: the judge compares samples, not a value with a bound"
 type CanaryMetric struct {
 	// Name of the metric. request-success-rate and request-duration are
 	// builtin checks.
@@ -672,6 +725,106 @@ type CanaryMetric struct {
 	// +kubebuilder:validation:Maximum=10
 	// +optional
 	ErrorRetries *int `json:"errorRetries,omitempty"`
+
+	// Compare makes the check relative: the query runs for the canary and
+	// for the other side (a builtin metric's query for the other
+	// workload, a template rendered with {{ target }} naming it), and
+	// thresholdRange bounds the canary's ratio to it or difference from it.
+	// Warbler only.
+	// +optional
+	Compare *MetricComparison `json:"compare,omitempty"`
+
+	// Judge has the statistical judge compare the canary's samples of this
+	// metric with the baseline's over the run, one sample per interval,
+	// instead of checking a value. Warbler only.
+	// +optional
+	Judge *MetricJudgement `json:"judge,omitempty"`
+
+	// DryRun runs and records the check and announces its failures, but
+	// never counts them towards the threshold nor holds the release: a way
+	// to try a new check on live releases. Warbler only (Argo Rollouts'
+	// name).
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
+}
+
+// ComparisonSide is the workload a relative check compares the canary
+// with.
+// +kubebuilder:validation:Enum=Baseline;Primary
+type ComparisonSide string
+
+// The sides of a comparison.
+const (
+	// CompareBaseline compares with <target>-baseline (analysis.baseline).
+	CompareBaseline ComparisonSide = "Baseline"
+	// ComparePrimary compares with <target>-primary.
+	ComparePrimary ComparisonSide = "Primary"
+)
+
+// ComparisonRelation is how a relative check relates the two values.
+// +kubebuilder:validation:Enum=Ratio;Difference
+type ComparisonRelation string
+
+// The relations of a comparison.
+const (
+	// CompareRatio divides the canary's value by the other side's.
+	CompareRatio ComparisonRelation = "Ratio"
+	// CompareDifference subtracts the other side's value from the
+	// canary's.
+	CompareDifference ComparisonRelation = "Difference"
+)
+
+// MetricComparison makes a metric check relative.
+type MetricComparison struct {
+	// Against is the side compared with: Baseline (needs
+	// analysis.baseline) or Primary.
+	// +required
+	Against ComparisonSide `json:"against"`
+
+	// As is Ratio (canary / other; thresholdRange.max 1.2 allows 20%
+	// more) or Difference (canary - other; thresholdRange.max 1 allows one
+	// more unit, such as a point of error rate).
+	// +kubebuilder:default=Ratio
+	// +optional
+	As ComparisonRelation `json:"as,omitempty"`
+}
+
+// JudgeDirection is the change of a judged metric that fails it.
+// +kubebuilder:validation:Enum=Increase;Decrease;Either
+type JudgeDirection string
+
+// MetricJudgement configures how the judge treats one metric.
+type MetricJudgement struct {
+	// Direction that fails: Increase, Decrease or Either. Defaults to
+	// Increase for request-duration, Decrease for request-success-rate and
+	// Either for other metrics.
+	// +optional
+	Direction JudgeDirection `json:"direction,omitempty"`
+
+	// Weight of the metric in the score.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	Weight int `json:"weight,omitempty"`
+
+	// Critical: a failure of this metric fails the whole judgement.
+	// +optional
+	Critical bool `json:"critical,omitempty"`
+
+	// AllowedIncrease is the ratio of the canary's mean to the baseline's
+	// up to which a significant increase still passes (1.1: 10% more).
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	AllowedIncrease *float64 `json:"allowedIncrease,omitempty"`
+
+	// AllowedDecrease is the ratio down to which a significant decrease
+	// still passes (0.9: 10% less).
+	// +kubebuilder:validation:ExclusiveMinimum=true
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1
+	// +optional
+	AllowedDecrease *float64 `json:"allowedDecrease,omitempty"`
 }
 
 // CanaryThresholdRange is an accepted range of a metric value.

@@ -47,9 +47,9 @@ type MetricTemplateSpec struct {
 
 // MetricTemplateProvider describes where a MetricTemplate's query runs.
 type MetricTemplateProvider struct {
-	// Type of the provider. Flagger's types are accepted; Warbler runs
-	// prometheus, plus http (a JSON document fetched from address) and
-	// loadtest (the results of a loadtester "load" task at address).
+	// Type of the provider. Warbler runs every Flagger type but
+	// externalmetrics, plus http (a JSON document fetched from address)
+	// and loadtest (the results of a loadtester "load" task at address).
 	// +required
 	// +kubebuilder:validation:Enum=prometheus;influxdb;datadog;externalmetrics;stackdriver;cloudwatch;newrelic;graphite;dynatrace;keptn;splunk;http;loadtest
 	Type string `json:"type"`
@@ -63,12 +63,16 @@ type MetricTemplateProvider struct {
 	Headers map[string][]string `json:"headers,omitempty"`
 
 	// SecretRef names a Secret in the template's namespace holding
-	// credentials: "token" (bearer) or "username" and "password" (basic
-	// auth); for http also "headers" (one "Name: value" per line).
+	// credentials, under the keys Flagger names for the type: "token"
+	// (bearer) or "username" and "password" (basic auth) for prometheus,
+	// http (also "headers", one "Name: value" per line) and graphite;
+	// datadog_api_key and datadog_application_key; newrelic_account_id and
+	// newrelic_query_key; dynatrace_token; sf_token_key (splunk); project
+	// and serviceAccountKey (stackdriver); token and org (influxdb).
 	// +optional
 	SecretRef *LocalSecretReference `json:"secretRef,omitempty"`
 
-	// Region of the provider.
+	// Region of the provider (cloudwatch).
 	// +optional
 	Region string `json:"region,omitempty"`
 

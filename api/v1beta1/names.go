@@ -50,3 +50,20 @@ func (s *CanaryStatus) Condition(condType string) *CanaryCondition {
 	}
 	return nil
 }
+
+// BaselineSuffix names the baseline workload and its service
+// (analysis.baseline).
+const BaselineSuffix = "-baseline"
+
+// BaselineName is the name of the baseline workload.
+func (c *Canary) BaselineName() string { return c.Spec.TargetRef.Name + BaselineSuffix }
+
+// BaselineServiceName is the name of the service that selects the
+// baseline's pods.
+func (c *Canary) BaselineServiceName() string { return c.ApexServiceName() + BaselineSuffix }
+
+// BaselineEnabled tells whether the canary runs a baseline.
+func (c *Canary) BaselineEnabled() bool {
+	a := c.Spec.Analysis
+	return a != nil && a.Baseline != nil && a.Baseline.Enabled
+}

@@ -9,6 +9,13 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 // GitOps tools (Argo CD, Flux) have nothing to revert.
 const RequestAnnotation = "warbler.dev/request"
 
+// RequestedByAnnotation names who set RequestAnnotation, as the client
+// found out (kubectl canary asks the API server who it is). It is recorded
+// with the request and removed with it. It is a statement of the client,
+// for the audit trail of a release; the API server's audit log is the
+// authority.
+const RequestedByAnnotation = "warbler.dev/requested-by"
+
 // Request is an imperative operation on a Canary.
 type Request string
 
@@ -43,6 +50,9 @@ type RequestRecord struct {
 	// ID the requester gave, if any.
 	// +optional
 	ID string `json:"id,omitempty"`
+	// By names the requester (RequestedByAnnotation), if known.
+	// +optional
+	By string `json:"by,omitempty"`
 	// Time the controller handled it.
 	Time metav1.Time `json:"time"`
 	// Accepted tells whether it was carried out.

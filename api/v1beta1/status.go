@@ -106,10 +106,29 @@ type CanaryStatus struct {
 	// +optional
 	PreRolloutPassed bool `json:"preRolloutPassed,omitempty"`
 
-	// Message says why the canary is not making progress, naming the object
-	// or field at fault; empty when all is well. Warbler only.
+	// Reason says in one CamelCase word why the release halted on its last
+	// analysis step, or how the last release ended (see CanaryReason), as
+	// a Pod's status.reason does; empty while all is well. Warbler only.
+	// +optional
+	Reason CanaryReason `json:"reason,omitempty"`
+
+	// Message says the reason in words, naming the check, webhook, object
+	// or field at fault. Warbler only.
 	// +optional
 	Message string `json:"message,omitempty"`
+
+	// PendingGate names the confirm-rollout, confirm-traffic-increase or
+	// confirm-promotion webhook that holds the release, while one does
+	// (reason AwaitingApproval). Warbler only.
+	// +optional
+	PendingGate string `json:"pendingGate,omitempty"`
+
+	// ObservedTargetGeneration is the metadata.generation of the target
+	// workload when the controller last looked at it: a target whose
+	// generation is higher holds a change the controller has not seen
+	// yet. kubectl canary status waits for it. Warbler only.
+	// +optional
+	ObservedTargetGeneration int64 `json:"observedTargetGeneration,omitempty"`
 
 	// Paused is set by a pause request and cleared by resume; a paused
 	// canary holds where it is. Warbler only.
@@ -126,6 +145,126 @@ type CanaryStatus struct {
 	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	Checks []CheckResult `json:"checks,omitempty"`
+
+	// RunStartTime is when the current analysis run started: the canary
+	// was scaled up, or the run restarted for a newer revision. The judge
+	// takes its samples from then on. Warbler only.
+	// +optional
+	RunStartTime *metav1.Time `json:"runStartTime,omitempty"`
+	// History holds the last releases, oldest first; the controller's
+	// -release-history-limit (default 10) bounds it. The last entry has no
+	// endTime while its release runs. Warbler only.
+	// +kubebuilder:validation:MaxItems=100
+	// +optional
+	History []CanaryRelease `json:"history,omitempty"`
+}
+
+// CanaryReason is a one-word cause of a halt or of the end of a release.
+// The values are open-ended: consumers should show an unknown reason as it
+// is.
+type CanaryReason string
+
+// Why a release halts; a halt that counts as a failed check and reaches the
+// threshold also ends the release with its reason.
+const (
+	// ReasonWebhookFailed: a pre-rollout or rollout webhook failed.
+	ReasonWebhookFailed CanaryReason = "WebhookFailed"
+	// ReasonLoadTestFailed: a webhook that runs a load test (a loadtester
+	// "load" task, or a "cmd" running hey, wrk, ghz, k6, vegeta or fortio)
+	// failed.
+	ReasonLoadTestFailed CanaryReason = "LoadTestFailed"
+	// ReasonMetricCheckFailed: a metric was outside its threshold range.
+	ReasonMetricCheckFailed CanaryReason = "MetricCheckFailed"
+	// ReasonMetricNoData: a metric query returned no value.
+	ReasonMetricNoData CanaryReason = "MetricNoData"
+	// ReasonMetricProviderError: the metric provider did not answer.
+	ReasonMetricProviderError CanaryReason = "MetricProviderError"
+	// ReasonMetricQueryInvalid: a metric's query or template is wrong.
+	ReasonMetricQueryInvalid CanaryReason = "MetricQueryInvalid"
+	// ReasonThresholdReached: the status counted as many failed checks as
+	// the threshold allows before this controller saw it.
+	ReasonThresholdReached CanaryReason = "ThresholdReached"
+	// ReasonAwaitingApproval: the gate in status.pendingGate holds the
+	// release.
+	ReasonAwaitingApproval CanaryReason = "AwaitingApproval"
+	// ReasonNotReady: the canary or the primary is not ready yet.
+	ReasonNotReady CanaryReason = "NotReady"
+)
+
+// How a release ends otherwise.
+const (
+	ReasonGateTimeout              CanaryReason = "GateTimeout"
+	ReasonProgressDeadlineExceeded CanaryReason = "ProgressDeadlineExceeded"
+	ReasonPromotionFailed          CanaryReason = "PromotionFailed"
+	// ReasonAborted: kubectl canary abort.
+	ReasonAborted CanaryReason = "Aborted"
+	// ReasonRejected: a rollback webhook signalled a rollback (kubectl
+	// canary reject).
+	ReasonRejected CanaryReason = "Rejected"
+	// ReasonSuperseded: a newer revision replaced the release.
+	ReasonSuperseded      CanaryReason = "Superseded"
+	ReasonPromoted        CanaryReason = "Promoted"
+	ReasonAnalysisSkipped CanaryReason = "AnalysisSkipped"
+)
+
+// Why the controller cannot run the analysis at all.
+const (
+	ReasonInvalidSpec    CanaryReason = "InvalidSpec"
+	ReasonTargetNotFound CanaryReason = "TargetNotFound"
+	ReasonReconcileError CanaryReason = "ReconcileError"
+)
+
+// ReleaseOutcome is how a release ended.
+// +kubebuilder:validation:Enum=Succeeded;Failed;Superseded
+type ReleaseOutcome string
+
+// The outcomes of a release.
+const (
+	ReleaseSucceeded  ReleaseOutcome = "Succeeded"
+	ReleaseFailed     ReleaseOutcome = "Failed"
+	ReleaseSuperseded ReleaseOutcome = "Superseded"
+)
+
+// CanaryRelease is one release of a Canary: one attempt to bring one
+// revision of the target into production, from its detection to its end.
+type CanaryRelease struct {
+	// ID numbers the releases of this Canary from 1;
+	// status.checks[].releaseID refers to it.
+	// +required
+	ID int `json:"id"`
+	// Revision identifies the target's pod template (and tracked configs)
+	// of the release, as status.lastAppliedSpec does.
+	// +required
+	Revision string `json:"revision"`
+	// Images of the target's containers.
+	// +optional
+	Images []string `json:"images,omitempty"`
+	// StartTime is when the revision was detected.
+	// +required
+	StartTime metav1.Time `json:"startTime"`
+	// EndTime is when the release ended; unset while it runs.
+	// +optional
+	EndTime *metav1.Time `json:"endTime,omitempty"`
+	// Outcome of the release; unset while it runs.
+	// +optional
+	Outcome ReleaseOutcome `json:"outcome,omitempty"`
+	// Reason and Message say why it ended so.
+	// +optional
+	Reason CanaryReason `json:"reason,omitempty"`
+	// +optional
+	Message string `json:"message,omitempty"`
+	// HighestWeight is the highest canary weight the release reached.
+	// +optional
+	HighestWeight int `json:"highestWeight"`
+	// FailedChecks counted during the release.
+	// +optional
+	FailedChecks int `json:"failedChecks"`
+	// Requests lists the imperative requests carried out during the
+	// release (promote, abort, retry, pause, resume), oldest first, with
+	// who asked.
+	// +kubebuilder:validation:MaxItems=10
+	// +optional
+	Requests []RequestRecord `json:"requests,omitempty"`
 }
 
 // CanaryCondition is the state of a Canary at one point in time.
@@ -192,4 +331,89 @@ type CheckResult struct {
 	// Message explains the verdict in words.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// ReleaseID is the id of the release (status.history[].id) the check
+	// belongs to; 0 for checks recorded before releases were numbered.
+	// +optional
+	ReleaseID int `json:"releaseID,omitempty"`
+	// DryRun: the metric is a dry run; its failures are recorded but never
+	// counted.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
+	// Relative holds both sides of a relative check (metrics[].compare);
+	// value is then the ratio or difference that min and max bound.
+	// +optional
+	Relative *RelativeCheckResult `json:"relative,omitempty"`
+	// Judge holds the statistics of a judged metric (value is then its
+	// effect size), or the score of the judgement (metric "judge", value
+	// the score).
+	// +optional
+	Judge *JudgeCheckResult `json:"judge,omitempty"`
+}
+
+// RelativeCheckResult records both sides of a relative check.
+type RelativeCheckResult struct {
+	// Against is the side compared with: Baseline or Primary.
+	// +required
+	Against ComparisonSide `json:"against"`
+	// As is Ratio or Difference.
+	// +required
+	As ComparisonRelation `json:"as"`
+	// Canary and Reference are the values of the canary and of the other
+	// side.
+	// +optional
+	Canary *float64 `json:"canary,omitempty"`
+	// +optional
+	Reference *float64 `json:"reference,omitempty"`
+	// Query as rendered for the other side (at most 1 KiB kept).
+	// +optional
+	Query string `json:"query,omitempty"`
+}
+
+// JudgeClass is the judge's classification of a metric.
+// +kubebuilder:validation:Enum=Pass;High;Low;NoData
+type JudgeClass string
+
+// JudgeVerdict is the judge's verdict on a score.
+// +kubebuilder:validation:Enum=Pass;Marginal;Fail
+type JudgeVerdict string
+
+// JudgeCheckResult records the statistics of a judged metric, or the
+// score of a judgement.
+type JudgeCheckResult struct {
+	// Class of the metric: Pass, High (the canary is significantly
+	// higher than the baseline), Low, or NoData.
+	// +optional
+	Class JudgeClass `json:"class,omitempty"`
+	// PValue of the two-sided Mann-Whitney U test.
+	// +optional
+	PValue *float64 `json:"pValue,omitempty"`
+	// EffectSize is the canary's mean over the baseline's; absent when the
+	// baseline's mean is 0 and the canary's is not.
+	// +optional
+	EffectSize *float64 `json:"effectSize,omitempty"`
+	// Shift is the Hodges-Lehmann estimate of canary - baseline, within
+	// [lower, upper] at the judge's confidence level (98%).
+	// +optional
+	Shift *float64 `json:"shift,omitempty"`
+	// +optional
+	Lower *float64 `json:"lower,omitempty"`
+	// +optional
+	Upper *float64 `json:"upper,omitempty"`
+	// CanaryMedian and BaselineMedian are the medians of the samples.
+	// +optional
+	CanaryMedian *float64 `json:"canaryMedian,omitempty"`
+	// +optional
+	BaselineMedian *float64 `json:"baselineMedian,omitempty"`
+	// CanarySamples and BaselineSamples are the sample sizes compared.
+	// +optional
+	CanarySamples int `json:"canarySamples,omitempty"`
+	// +optional
+	BaselineSamples int `json:"baselineSamples,omitempty"`
+	// Score of the judgement, out of 100.
+	// +optional
+	Score *float64 `json:"score,omitempty"`
+	// Verdict of the judgement: Pass, Marginal or Fail by the scores of
+	// analysis.judge.
+	// +optional
+	Verdict JudgeVerdict `json:"verdict,omitempty"`
 }

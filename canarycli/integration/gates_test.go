@@ -65,7 +65,21 @@ func TestApproveAndRejectThroughTheLoadtester(t *testing.T) {
 	waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseWaitingPromotion, 60*time.Second)
 	before := specs(t, ns, "podinfo")
 
-	code, stdout, stderr := kubectlCanary(t, "approve", "podinfo", "-n", ns)
+	// get names the gate that holds the canary and the command that opens it
+	code, stdout, stderr := kubectlCanary(t, "get", "podinfo", "-n", ns)
+	for _, want := range []string{
+		"Reason:         AwaitingApproval\n",
+		"Message:        Halt podinfo." + ns + " advancement waiting for promotion approval approval\n",
+		"Gate:           approval (confirm-promotion) " + lt.URL + "/gate/check\n",
+		"Waiting:        for ",
+		"Open it with:   kubectl canary approve podinfo -n " + ns + "\n",
+	} {
+		if code != 0 || !strings.Contains(stdout, want) {
+			t.Errorf("get of a gate-held canary: exit %d (%s), output lacks %q:\n%s", code, stderr, want, stdout)
+		}
+	}
+
+	code, stdout, stderr = kubectlCanary(t, "approve", "podinfo", "-n", ns)
 	want := fmt.Sprintf("canary podinfo.%s: gate opened: POST %s/gate/open (confirm-promotion webhook approval)\n", ns, lt.URL)
 	if code != 0 || stdout != want {
 		t.Fatalf("approve: exit %d, stdout %q, stderr %q; want %q", code, stdout, stderr, want)
@@ -166,6 +180,9 @@ func TestClusterErrorsAreOneLine(t *testing.T) {
 		{[]string{"get", "nope", "-n", ns}, fmt.Sprintf(`canary "nope" not found in namespace %q`, ns)},
 		{[]string{"get", "podinfo", "-n", other}, fmt.Sprintf(`canary "podinfo" not found in namespace %q`, other)},
 		{[]string{"history", "podinfo", "--namespace", other}, fmt.Sprintf(`canary "podinfo" not found in namespace %q`, other)},
+		{[]string{"get", "podinfo", "-n", "no-such-namespace"}, `namespace "no-such-namespace" not found`},
+		{[]string{"list", "-n", "no-such-namespace"}, `namespace "no-such-namespace" not found`},
+		{[]string{"status", "podinfo", "-n", "no-such-namespace"}, `namespace "no-such-namespace" not found`},
 		{[]string{"promote", "nope", "-n", ns}, `canary "nope" not found`},
 		{[]string{"approve", "podinfo", "-n", ns}, "canary podinfo." + ns + " has no gate webhooks"},
 		{[]string{"reject", "podinfo", "-n", ns, "--hook", "x"}, `has no webhook named "x" among its gate webhooks`},

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/canarycli"
 	"github.com/warbler-dev/warbler/internal/golden"
@@ -61,14 +63,25 @@ func settled(s *canarycli.Summary) error {
 }
 
 var (
-	podName = regexp.MustCompile(`^(podinfo(?:-primary)?)-[a-z0-9]{5,12}-[a-z0-9]{5}$`)
-	rsName  = regexp.MustCompile(`^(podinfo(?:-primary)?)-[a-z0-9]{5,12}$`)
+	podName   = regexp.MustCompile(`^(podinfo(?:-primary)?)-[a-z0-9]{5,12}-[a-z0-9]{5}$`)
+	rsName    = regexp.MustCompile(`^(podinfo(?:-primary)?)-[a-z0-9]{5,12}$`)
+	localPort = regexp.MustCompile(`127\.0\.0\.1:[0-9]+`)
 )
 
 // normalize replaces what changes from run to run: the namespace, the
-// generated names of ReplicaSets and pods, and every time.
+// generated names of ReplicaSets and pods, the test servers' ports, and
+// every time.
 func normalize(s *canarycli.Summary, ns string) {
 	s.Namespace = "NS"
+	s.WaitingSince = nil
+	if r := s.Release; r != nil {
+		r.StartTime, r.Revision = metav1.Time{}, "REVISION"
+	}
+	if g := s.Gate; g != nil {
+		g.WaitingSince = nil
+		g.URL = localPort.ReplaceAllString(g.URL, "127.0.0.1:PORT")
+		g.Note = strings.ReplaceAll(localPort.ReplaceAllString(g.Note, "127.0.0.1:PORT"), ns, "NS")
+	}
 	var walk func(n *canarycli.Node)
 	walk = func(n *canarycli.Node) {
 		n.Created = time.Time{}
@@ -137,35 +150,52 @@ func TestListHistoryAndWatch(t *testing.T) {
 		t.Errorf("list -A -o yaml: exit %d:\n%s", code, stdout)
 	}
 
-	code, stdout, _ = kubectlCanary(t, "history", "podinfo", "-n", ns, "--metric", "latency-p99")
-	if code != 0 || !regexp.MustCompile(`latency-p99\s+120\s+max 500\s+✔ Pass\s+no`).MatchString(stdout) || strings.Contains(stdout, "request-success-rate") {
-		t.Errorf("history --metric: exit %d:\n%s", code, stdout)
+	// history: the releases, then one release's checks
+	code, stdout, _ = kubectlCanary(t, "history", "podinfo", "-n", ns)
+	if code != 0 || !regexp.MustCompile(`(?m)^RELEASE\s+REVISION\s+IMAGES\s+STARTED\s+DURATION\s+OUTCOME\s+WEIGHT\s+FAILED\s+REQUESTS\s+REASON\n1\s+\w+\s+`+
+		regexp.QuoteMeta(imageV2)+`\s+\S+ ago\s+\S+\s+◌ Running\s+50\s+0\s+-\s+AwaitingApproval: Halt podinfo`).MatchString(stdout) {
+		t.Errorf("history: exit %d:\n%s", code, stdout)
 	}
-	code, stdout, _ = kubectlCanary(t, "history", "podinfo", "-n", ns, "-o", "json")
-	var checks []flaggerv1.CheckResult
-	if err := json.Unmarshal([]byte(stdout), &checks); code != 0 || err != nil || len(checks) < 2 || checks[0].Value == nil {
-		t.Errorf("history -o json: exit %d, %v:\n%s", code, err, stdout)
+	code, stdout, _ = kubectlCanary(t, "history", "podinfo", "-n", ns, "--release", "1", "--metric", "latency-p99")
+	if code != 0 || !strings.Contains(stdout, "Release:        #1, running for ") || !strings.Contains(stdout, "Images:         "+imageV2) ||
+		!regexp.MustCompile(`latency-p99\s+120\s+max 500\s+✔ Pass\s+no`).MatchString(stdout) || strings.Contains(stdout, "request-success-rate") {
+		t.Errorf("history --release 1 --metric: exit %d:\n%s", code, stdout)
+	}
+	code, stdout, _ = kubectlCanary(t, "history", "podinfo", "-n", ns, "--release", "1", "-o", "json")
+	var detail canarycli.ReleaseDetail
+	if err := json.Unmarshal([]byte(stdout), &detail); code != 0 || err != nil || detail.Release.ID != 1 || len(detail.Checks) < 2 || detail.Checks[0].Value == nil || detail.Checks[0].ReleaseID != 1 {
+		t.Errorf("history --release 1 -o json: exit %d, %v:\n%s", code, err, stdout)
+	}
+	code, _, stderr = kubectlCanary(t, "history", "podinfo", "-n", ns, "--release", "7")
+	if code != 1 || !strings.Contains(stderr, "has no release 7 in its history (it keeps releases 1 to 1)") {
+		t.Errorf("history --release 7: exit %d, stderr %q", code, stderr)
 	}
 
 	// --watch draws until interrupted, then exits 0
-	var out, errOut bytes.Buffer
-	app := &canarycli.App{Stdout: &out, Stderr: &errOut, PollInterval: 200 * time.Millisecond,
-		Getenv: func(k string) string {
-			if k == "KUBECONFIG" {
-				return env.Kubeconfig
-			}
-			return ""
-		}}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	begin := time.Now()
-	if code := app.Run(ctx, []string{"get", "podinfo", "-n", ns, "--watch"}); code != 0 {
-		t.Errorf("get --watch: exit %d: %s", code, errOut.String())
-	}
-	if d := time.Since(begin); d > 10*time.Second {
-		t.Errorf("get --watch ran %v after its context ended", d)
-	}
-	if !strings.Contains(out.String(), "Name:           podinfo") || !strings.Contains(out.String(), "SetWeight:    50") {
-		t.Errorf("get --watch printed:\n%s", out.String())
+	for _, args := range [][]string{{"get", "podinfo", "--watch"}, {"list", "-w"}} {
+		var out, errOut bytes.Buffer
+		app := &canarycli.App{Stdout: &out, Stderr: &errOut, PollInterval: 200 * time.Millisecond,
+			Getenv: func(k string) string {
+				if k == "KUBECONFIG" {
+					return env.Kubeconfig
+				}
+				return ""
+			}}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		begin := time.Now()
+		if code := app.Run(ctx, append(args, "-n", ns)); code != 0 {
+			t.Errorf("%v: exit %d: %s", args, code, errOut.String())
+		}
+		cancel()
+		if d := time.Since(begin); d > 10*time.Second {
+			t.Errorf("%v ran %v after its context ended", args, d)
+		}
+		want := regexp.MustCompile(`Name:           podinfo[\s\S]*SetWeight:    50`)
+		if args[0] == "list" {
+			want = regexp.MustCompile(`NAME\s+STATUS[\s\S]*podinfo\s+◌ Progressing\s+50\s`)
+		}
+		if !want.MatchString(out.String()) {
+			t.Errorf("%v printed:\n%s", args, out.String())
+		}
 	}
 }

@@ -58,7 +58,7 @@ func (m *metrics) set(name string, v float64) {
 	m.values[name] = v
 }
 
-func (m *metrics) Run(_ context.Context, _ *flaggerv1.Canary, cm flaggerv1.CanaryMetric, _ string) analysis.MetricResult {
+func (m *metrics) Run(_ context.Context, _ *flaggerv1.Canary, cm flaggerv1.CanaryMetric, _ string, _ analysis.Window) analysis.MetricResult {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, ok := m.values[cm.Name]

@@ -44,6 +44,12 @@ func TestPromoteWaitingPromotion(t *testing.T) {
 	setImage(t, ns, "podinfo", imageV2)
 	waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseWaitingPromotion, 60*time.Second)
 	before := specs(t, ns, "podinfo")
+	// a gate that is not the loadtester's: a promote request releases it
+	code, stdout, _ := kubectlCanary(t, "get", "podinfo", "-n", ns)
+	if want := "Open it with:   kubectl canary promote podinfo -n " + ns + "\n"; code != 0 || !strings.Contains(stdout, want) ||
+		!strings.Contains(stdout, "Gate:           approval (confirm-promotion) "+g.URL+"/approval\n") {
+		t.Errorf("get: exit %d, want the gate and %q:\n%s", code, want, stdout)
+	}
 
 	request(t, ns, "promote", "podinfo")
 	waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseSucceeded, 60*time.Second)
@@ -76,6 +82,24 @@ func TestPauseResumeAndAbort(t *testing.T) {
 	if c.Status.CanaryWeight != 0 {
 		t.Errorf("weight %d after abort, want 0", c.Status.CanaryWeight)
 	}
+	// the history names who paused, resumed and aborted the release, as
+	// the API server knows the kubeconfig's user
+	r := c.Status.LatestRelease()
+	var ops []string
+	for _, q := range r.Requests {
+		if q.By == "" {
+			t.Errorf("request %+v does not say who made it", q)
+		}
+		ops = append(ops, string(q.Operation))
+	}
+	if r.Outcome != flaggerv1.ReleaseFailed || r.Reason != flaggerv1.ReasonAborted || strings.Join(ops, ",") != "pause,resume,abort" {
+		t.Errorf("release %+v: want Failed, Aborted, with the requests pause, resume and abort", *r)
+	}
+	code, stdout, _ = kubectlCanary(t, "history", "podinfo", "-n", ns)
+	if want := "pause by " + r.Requests[0].By + ", resume by " + r.Requests[0].By + ", abort by " + r.Requests[0].By; code != 0 ||
+		!strings.Contains(stdout, want) || !strings.Contains(stdout, "Aborted: aborted on request abort/") {
+		t.Errorf("history: exit %d, want %q and the reason:\n%s", code, want, stdout)
+	}
 	if img := getDeployment(t, ns, "podinfo-primary").Spec.Template.Spec.Containers[0].Image; img != imageV1 {
 		t.Errorf("primary runs %s after abort, want %s", img, imageV1)
 	}
@@ -98,6 +122,11 @@ func TestRetryFailedCanary(t *testing.T) {
 	setImage(t, ns, "podinfo", imageV2)
 	failed := waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseFailed, 60*time.Second)
 	before := specs(t, ns, "podinfo")
+	// list says why it failed
+	code, stdout, _ := kubectlCanary(t, "list", "-n", ns)
+	if want := "MetricCheckFailed: Halt podinfo." + ns + " advancement success rate 42.00% < 99%"; code != 0 || !strings.Contains(stdout, want) {
+		t.Errorf("list: exit %d, want %q in MESSAGE:\n%s", code, want, stdout)
+	}
 
 	m.set("request-success-rate", 99.9)
 	request(t, ns, "retry", "podinfo")
@@ -111,7 +140,8 @@ func TestRetryFailedCanary(t *testing.T) {
 	unchanged(t, ns, before)
 
 	// a request the controller refuses fails the command
-	code, stdout, stderr := kubectlCanary(t, "retry", "podinfo", "-n", ns, "--timeout", "30s")
+	var stderr string
+	code, stdout, stderr = kubectlCanary(t, "retry", "podinfo", "-n", ns, "--timeout", "30s")
 	if code != 1 || stdout != "" || !strings.Contains(stderr, "retry refused: ") || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("retry of a Succeeded canary: exit %d, stdout %q, stderr %q; want exit 1 and one line saying it was refused", code, stdout, stderr)
 	}

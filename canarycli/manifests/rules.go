@@ -48,6 +48,63 @@ var rules = map[string]rule{
 	"!(has(self.delegation) && self.delegation) || (!has(self.hosts) || size(self.hosts) == 0) && (!has(self.gateways) || size(self.gateways) == 0)": func(self any) bool {
 		return field(self, "delegation") != true || size(field(self, "hosts")) == 0 && size(field(self, "gateways")) == 0
 	},
+	"(has(self.baseline) && self.baseline.enabled) || !has(self.metrics) || !self.metrics.exists(m, has(m.judge) || (has(m.compare) && m.compare.against == 'Baseline'))": func(self any) bool {
+		if baselineEnabled(self) {
+			return true
+		}
+		for _, m := range list(field(self, "metrics")) {
+			if has(m, "judge") || field(field(m, "compare"), "against") == "Baseline" {
+				return false
+			}
+		}
+		return true
+	},
+	"!has(self.judge) || (has(self.metrics) && self.metrics.exists(m, has(m.judge)))": func(self any) bool {
+		if !has(self, "judge") {
+			return true
+		}
+		for _, m := range list(field(self, "metrics")) {
+			if has(m, "judge") {
+				return true
+			}
+		}
+		return false
+	},
+	"!has(self.baseline) || !self.baseline.enabled || !has(self.iterations)": func(self any) bool {
+		return !baselineEnabled(self) || !has(self, "iterations")
+	},
+	"!has(self.baseline) || !self.baseline.enabled || !has(self.mirror) || !self.mirror": func(self any) bool {
+		return !baselineEnabled(self) || field(self, "mirror") != true
+	},
+	"!has(self.baseline) || !self.baseline.enabled || has(self.iterations) || (has(self.stepWeights) ? self.stepWeights[size(self.stepWeights) - 1] <= 50 : (has(self.maxWeight) && self.maxWeight <= 50))": func(self any) bool {
+		if !baselineEnabled(self) || has(self, "iterations") {
+			return true
+		}
+		if steps := list(field(self, "stepWeights")); len(steps) > 0 {
+			last, _ := number(steps[len(steps)-1])
+			return last <= 50
+		}
+		w, ok := number(field(self, "maxWeight"))
+		return ok && w <= 50
+	},
+	"self.marginalScore <= self.passScore": func(self any) bool {
+		// both are defaulted before the rule runs
+		lo, okLo := number(field(self, "marginalScore"))
+		hi, okHi := number(field(self, "passScore"))
+		if !okLo {
+			lo = 75
+		}
+		if !okHi {
+			hi = 95
+		}
+		return lo <= hi
+	},
+	"!has(self.compare) || has(self.thresholdRange)": func(self any) bool {
+		return !has(self, "compare") || has(self, "thresholdRange")
+	},
+	"!has(self.judge) || !has(self.compare) && !has(self.thresholdRange) && !has(self.threshold)": func(self any) bool {
+		return !has(self, "judge") || !has(self, "compare") && !has(self, "thresholdRange") && !has(self, "threshold")
+	},
 	"(size(self.group) == 0 && self.kind == 'Service') ? has(self.port) : true": func(self any) bool {
 		// group and kind default to "" and Service before the rule runs
 		group, kind := field(self, "group"), field(self, "kind")
@@ -76,6 +133,15 @@ func has(v any, name string) bool {
 	}
 	_, ok = m[name]
 	return ok
+}
+
+func baselineEnabled(analysis any) bool {
+	return field(field(analysis, "baseline"), "enabled") == true
+}
+
+func list(v any) []any {
+	l, _ := v.([]any)
+	return l
 }
 
 func field(v any, name string) any {

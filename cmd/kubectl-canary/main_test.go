@@ -2,26 +2,56 @@ package main_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/warbler-dev/warbler/internal/testenv"
+	"github.com/warbler-dev/warbler/internal/version"
 )
 
-// build compiles the plugin as kubectl would find it on the PATH.
+// build compiles the plugin as kubectl would find it on the PATH, stamped
+// with the checkout's version as `make build` does.
 func build(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "kubectl-canary")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	return filepath.Join(testenv.Build(t, "./cmd/kubectl-canary"), "kubectl-canary")
+}
+
+// `kubectl canary version` prints what -ldflags stamped into the binary
+// and the Go version it was built with.
+func TestBinaryVersion(t *testing.T) {
+	bin := build(t)
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return bin
+	stamp, err := version.Describe(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("version: %s\ncommit: %s\ngo: %s %s/%s\n", stamp.Version, stamp.Commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if string(out) != want {
+		t.Errorf("kubectl canary version printed\n%s\nwant\n%s", out, want)
+	}
+	out, err = exec.Command(bin, "version", "-o", "json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got version.Info
+	if err := json.Unmarshal(out, &got); err != nil || got.Version != stamp.Version || got.Commit != stamp.Commit || got.Go != runtime.Version() {
+		t.Errorf("kubectl canary version -o json printed %s (%v), want version %s, commit %s, go %s", out, err, stamp.Version, stamp.Commit, runtime.Version())
+	}
 }
 
 func closedKubeconfig(t *testing.T) string {

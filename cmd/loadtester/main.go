@@ -23,6 +23,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/warbler-dev/warbler/internal/logging"
+	"github.com/warbler-dev/warbler/internal/version"
 	"github.com/warbler-dev/warbler/loadtester"
 	"github.com/warbler-dev/warbler/loadtester/gates"
 )
@@ -43,6 +44,7 @@ type config struct {
 	maxOutputBytes       int
 	maxConcurrent        int
 	shutdownGrace        time.Duration
+	showVersion          bool
 	zapEncoding, zapRepl string // Flagger's, accepted and ignored
 }
 
@@ -64,6 +66,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.maxOutputBytes, "max-output-bytes", 1<<20, "output kept from one command (head and tail)")
 	fs.IntVar(&c.maxConcurrent, "max-concurrent-tasks", 8, "tasks that run at the same time")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 30*time.Second, "time running tasks get to finish on SIGTERM")
+	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	fs.StringVar(&c.zapEncoding, "zap-encoding", "json", "ignored: logs are always JSON (accepted for Flagger's manifests)")
 	fs.StringVar(&c.zapRepl, "zap-replace-globals", "", "ignored (accepted for Flagger's manifests)")
 	if err := fs.Parse(args); err != nil {
@@ -83,6 +86,10 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "loadtester:", err)
 		os.Exit(2)
+	}
+	if cfg.showVersion {
+		_ = version.Get().Fprint(os.Stdout)
+		return
 	}
 	level, err := logging.ParseLevel(cfg.logLevel)
 	if err != nil {

@@ -33,16 +33,12 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/warbler-dev/warbler/alerts"
+	"github.com/warbler-dev/warbler/analysis"
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/controller"
 	"github.com/warbler-dev/warbler/internal/logging"
+	"github.com/warbler-dev/warbler/internal/version"
 	"github.com/warbler-dev/warbler/providers/routers"
-)
-
-// Set at build time with -ldflags "-X main.version=... -X main.revision=...".
-var (
-	version  = "dev"
-	revision = "unknown"
 )
 
 type flags struct {
@@ -71,6 +67,8 @@ type flags struct {
 	kubeconfigServiceMesh                 string
 	showVersion                           bool
 	routeAcceptanceTimeout                time.Duration
+	historyLimit                          int
+	clientConfigMap, clientConfigMapNS    string
 	alerts                                alerts.Flags
 }
 
@@ -110,7 +108,10 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.clusterName, "cluster-name", "", "cluster name shown in alerts")
 	fs.BoolVar(&f.noCrossNamespaceRefs, "no-cross-namespace-refs", false, "forbid metric templates and alert providers in other namespaces")
 	fs.StringVar(&f.kubeconfigServiceMesh, "kubeconfig-service-mesh", "", "kubeconfig of a separate service-mesh API server (not supported by Warbler)")
-	fs.DurationVar(&f.routeAcceptanceTimeout, "route-acceptance-timeout", 30*time.Second, "how long a step waits for a Gateway to accept an HTTPRoute change before going on with a warning")
+	fs.DurationVar(&f.routeAcceptanceTimeout, "route-acceptance-timeout", 30*time.Second, "how long a step waits for a Gateway whose status of an HTTPRoute is for an older generation before going on with a warning (a Gateway with no status for the route is not waited for)")
+	fs.IntVar(&f.historyLimit, "release-history-limit", analysis.DefaultHistoryLimit, "releases kept in each Canary's status.history (1..100)")
+	fs.StringVar(&f.clientConfigMap, "client-config-map", "", "ConfigMap (created by the chart) on which the controller publishes its -mesh-provider and version for kubectl canary; none when empty")
+	fs.StringVar(&f.clientConfigMapNS, "client-config-map-namespace", os.Getenv("POD_NAMESPACE"), "namespace of -client-config-map (default $POD_NAMESPACE)")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
 	f.alerts.Bind(fs)
 	if err := fs.Parse(args); err != nil {
@@ -134,6 +135,12 @@ func parseFlags(args []string) (*flags, error) {
 	if err := checkLeaseTimes(f); err != nil {
 		return nil, err
 	}
+	if f.historyLimit < 1 || f.historyLimit > 100 {
+		return nil, fmt.Errorf("-release-history-limit %d: want 1..100 (the CRD allows at most 100 entries in status.history)", f.historyLimit)
+	}
+	if f.clientConfigMap != "" && f.clientConfigMapNS == "" {
+		return nil, fmt.Errorf("-client-config-map %s: set -client-config-map-namespace (or POD_NAMESPACE)", f.clientConfigMap)
+	}
 	return f, nil
 }
 
@@ -147,7 +154,7 @@ func main() {
 		os.Exit(2)
 	}
 	if f.showVersion {
-		fmt.Println(version)
+		_ = version.Get().Fprint(os.Stdout)
 		return
 	}
 	level, err := logging.ParseLevel(f.logLevel)
@@ -177,7 +184,7 @@ func restConfig(f *flags) (*rest.Config, error) {
 		return nil, fmt.Errorf("no Kubernetes API to talk to (set -kubeconfig or KUBECONFIG, or run in a pod): %w", err)
 	}
 	cfg.QPS, cfg.Burst = float32(f.qps), f.burst
-	cfg.UserAgent = "warbler/" + version
+	cfg.UserAgent = "warbler/" + version.Version
 	return cfg, nil
 }
 
@@ -191,7 +198,9 @@ func firstNonEmpty(s ...string) string {
 }
 
 func run(ctx context.Context, f *flags, log *slog.Logger) error {
-	log.Info(fmt.Sprintf("Starting warbler version %s revision %s mesh provider %s", version, revision, f.meshProvider))
+	v := version.Get()
+	log.Info(fmt.Sprintf("Starting warbler version %s revision %s mesh provider %s", v.Version, v.Commit, f.meshProvider),
+		"goVersion", v.Go, "platform", v.Platform)
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
 	klog.SetSlogLogger(log)
 	cfg, err := restConfig(f)
@@ -253,9 +262,10 @@ func run(ctx context.Context, f *flags, log *slog.Logger) error {
 			EnableConfigTracking: f.configTracking, EventWebhook: f.eventWebhook, ClusterName: f.clusterName,
 			NoCrossNamespaceRefs: f.noCrossNamespaceRefs, MinInterval: f.minInterval,
 			IngressAnnotationsPrefix: f.ingressAnnotationsPrefix, IngressClass: f.ingressClas,
-			Workers: f.threadiness, Version: version, Log: log, RouteAcceptanceTimeout: f.routeAcceptanceTimeout,
+			Workers: f.threadiness, Version: version.Version, Log: log, RouteAcceptanceTimeout: f.routeAcceptanceTimeout,
+			HistoryLimit: f.historyLimit,
 		},
-		Metrics: &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(),
+		Metrics: &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Kube: mgr.GetClient(),
 			MetricsServer: f.metricsServer, MeshProvider: f.meshProvider},
 	}
 	notifier := alerts.New(mgr.GetClient(), mgr.GetAPIReader(), f.alerts, f.clusterName, log)
@@ -265,6 +275,13 @@ func run(ctx context.Context, f *flags, log *slog.Logger) error {
 	r.Alerts = notifier
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
+	}
+	if f.clientConfigMap != "" {
+		if err := mgr.Add(&controller.ClientConfig{Client: mgr.GetClient(), Log: log,
+			Key:  client.ObjectKey{Namespace: f.clientConfigMapNS, Name: f.clientConfigMap},
+			Data: controller.ClientConfigData(f.meshProvider, version.Version, f.namespace)}); err != nil {
+			return err
+		}
 	}
 	if err := mgr.Start(ctx); err != nil {
 		return err

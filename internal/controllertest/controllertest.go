@@ -3,12 +3,14 @@
 package controllertest
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -33,6 +35,10 @@ type Config struct {
 	// Alerts receives alerts; it is also started when it is a manager
 	// Runnable.
 	Alerts controller.Notifier
+	// HistoryLimit bounds status.history; the controller's default when 0.
+	HistoryLimit int
+	// RouteAcceptanceTimeout is -route-acceptance-timeout; 2s when zero.
+	RouteAcceptanceTimeout time.Duration
 }
 
 // Start runs a controller until the test ends: the kubernetes provider by
@@ -47,6 +53,9 @@ func Start(t testing.TB, env *testenv.Env, cfg Config) {
 	for _, ns := range cfg.Namespaces {
 		nsCfg[ns] = cache.Config{}
 	}
+	// controller-runtime logs through the same JSON logger, as in the
+	// binary, so tests see its lines ("Reconciler error") too
+	log := logging.New(logs, slog.LevelDebug)
 	scheme := testenv.Scheme()
 	if err := routers.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
@@ -56,19 +65,21 @@ func Start(t testing.TB, env *testenv.Env, cfg Config) {
 		Cache: cache.Options{DefaultNamespaces: nsCfg},
 		// tests start several managers in one process
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Logger:     logr.FromSlogHandler(log.Handler()),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	metrics := cfg.Metrics
 	if metrics == nil {
-		metrics = &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(), MeshProvider: "kubernetes"}
+		metrics = &controller.PrometheusChecks{Templates: mgr.GetClient(), Secrets: mgr.GetAPIReader(), Kube: mgr.GetClient(), MeshProvider: "kubernetes"}
 	}
 	r := &controller.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: scheme,
 		Recorder: mgr.GetEventRecorder("flagger"), Metrics: metrics, Alerts: cfg.Alerts,
 		Options: controller.Options{MeshProvider: "kubernetes", EnableConfigTracking: true, MinInterval: time.Second,
-			Workers: 4, Version: "test", Log: logging.New(logs, slog.LevelDebug), RouteAcceptanceTimeout: 2 * time.Second},
+			Workers: 4, Version: "test", Log: log, RouteAcceptanceTimeout: cmp.Or(cfg.RouteAcceptanceTimeout, 2*time.Second),
+			HistoryLimit: cfg.HistoryLimit},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)

@@ -280,7 +280,12 @@ func Summary(r *Result) string {
 	fmt.Fprintf(&b, "  podinfo 3.1.1: promoted in %s through weights %v; podinfo-primary runs %s\n", r.Promotion.Round(time.Second), r.Weights, r.PromotedImage)
 	fmt.Fprintf(&b, "  podinfo 3.1.2: rolled back in %s after %d failed checks; podinfo-primary still runs %s, the canary has %d replicas\n",
 		r.Rollback.Round(time.Second), r.Failed.FailedChecks, r.PrimaryAfterRollback, r.CanaryReplicasAfterRollback)
-	for _, ch := range r.Failed.Checks {
+	checks := r.Failed.Checks
+	if rel := r.Failed.LatestRelease(); rel != nil {
+		fmt.Fprintf(&b, "    release %d ended %s: %s: %s\n", rel.ID, rel.Outcome, rel.Reason, rel.Message)
+		checks = r.Failed.ReleaseChecks(rel.ID)
+	}
+	for _, ch := range checks {
 		if ch.Failed {
 			fmt.Fprintf(&b, "    %s %s: %s\n", ch.Time.Format("15:04:05"), ch.Metric, ch.Message)
 		}

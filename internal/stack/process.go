@@ -3,6 +3,8 @@ package stack
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,11 +29,15 @@ type Process struct {
 // Start runs bin with args, its output in logPath. The child is killed if
 // the calling process dies first.
 func Start(name, logPath, bin string, args ...string) (*Process, error) {
+	return startCmd(name, logPath, exec.Command(bin, args...))
+}
+
+// startCmd is Start for a command with its own environment.
+func startCmd(name, logPath string, cmd *exec.Cmd) (*Process, error) {
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -99,6 +105,38 @@ func StartPodinfo(ctx context.Context, root, dir, name string, extra ...string) 
 type Prometheus struct {
 	*Process
 	URL string
+	// config is its configuration file; scrape its scrape interval.
+	config string
+	scrape time.Duration
+}
+
+// Rescrape replaces the scrape targets and reloads the configuration
+// (SIGHUP); it returns once Prometheus serves the new one.
+func (p *Prometheus) Rescrape(ctx context.Context, targets ...ScrapeTarget) error {
+	cfg := PrometheusConfig(p.scrape, targets)
+	if err := os.WriteFile(p.config, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	if err := p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		return fmt.Errorf("reloading prometheus: %w", err)
+	}
+	return Poll(ctx, 100*time.Millisecond, func() error {
+		resp, err := http.Get(p.URL + "/api/v1/status/config")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		for _, t := range targets {
+			if !strings.Contains(string(body), t.Address) {
+				return fmt.Errorf("prometheus does not scrape %s yet", t.Address)
+			}
+		}
+		return nil
+	})
 }
 
 // ScrapeTarget is a static scrape target with labels, such as a podinfo
@@ -140,7 +178,7 @@ func StartPrometheus(ctx context.Context, root, dir string, scrape time.Duration
 		p.Stop()
 		return nil, fmt.Errorf("prometheus did not get ready: %w", err)
 	}
-	return &Prometheus{Process: p, URL: url}, nil
+	return &Prometheus{Process: p, URL: url, config: cfg, scrape: scrape}, nil
 }
 
 // PrometheusConfig renders a scrape configuration with one static job per

@@ -3,6 +3,7 @@ package stack
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,7 +36,27 @@ const (
 	// smi-sdk-go v0.1.0 has the first TrafficSplit CRD: v1alpha1, no schema.
 	smiModule    = "github.com/servicemeshinterface/smi-sdk-go@v0.1.0"
 	smiSplitCRDs = "crds/split.yaml"
+	// Knative Serving's CRDs (Service, Revision), the version Flagger
+	// builds against.
+	knativeModule = "knative.dev/serving@v0.49.1"
+	knativeCRDs   = "config/core/300-resources"
+	// KEDA's ScaledObject CRD (v2.21.1 needs a newer Go than this one).
+	kedaModule = "github.com/kedacore/keda/v2@v2.21.0"
+	kedaCRDs   = "config/crd/bases/keda.sh_scaledobjects.yaml"
+	// Contour's released CRD manifest (HTTPProxy).
+	contourModule = "github.com/projectcontour/contour@v1.33.8"
+	contourCRDs   = "examples/contour/01-crds.yaml"
+	// Traefik's reference CRD of TraefikService (traefik.io/v1alpha1).
+	traefikModule = "github.com/traefik/traefik/v3@v3.7.13"
+	traefikCRDs   = "docs/content/reference/dynamic-configuration/traefik.io_traefikservices.yaml"
 )
+
+// transcribedCRDs are the CRDs of Gloo, Kuma and APISIX, whose modules the
+// module proxy refuses: subsets of the published CRDs, see the file's
+// header.
+//
+//go:embed crds/transcribed.yaml
+var transcribedCRDs []byte
 
 // The traffic providers whose CRDs InstallTrafficCRDs knows.
 const (
@@ -43,14 +64,31 @@ const (
 	Istio      = "istio"
 	Emissary   = "emissary"
 	SMI        = "smi"
+	Knative    = "knative"
+	// KEDA is not a traffic provider: its ScaledObject CRD, for
+	// autoscalerRef.
+	KEDA    = "keda"
+	Contour = "contour"
+	Gloo    = "gloo"
+	Traefik = "traefik"
+	Kuma    = "kuma"
+	APISIX  = "apisix"
 )
 
 var trafficInstallers = map[string]func(context.Context, client.Client, string) error{
 	GatewayAPI: installGatewayAPI, Istio: installIstio, Emissary: installEmissary, SMI: installSMI,
+	Knative: installKnative, KEDA: installKEDA,
+	Contour: installFromModule(contourModule, contourCRDs, "httpproxies.projectcontour.io"),
+	Traefik: installFromModule(traefikModule, traefikCRDs, "traefikservices.traefik.io"),
+	Gloo:    installTranscribed("routetables.gateway.solo.io", "upstreams.gloo.solo.io"),
+	Kuma:    installTranscribed("trafficroutes.kuma.io", "meshhttproutes.kuma.io"),
+	APISIX:  installTranscribed("apisixroutes.apisix.apache.org"),
 }
 
 // InstallTrafficCRDs installs the published CRDs of traffic providers
-// (GatewayAPI, Istio, Emissary, SMI) into the cluster of c, reading them
+// (GatewayAPI, Istio, Emissary, SMI, Knative, Contour, Traefik; Gloo, Kuma
+// and APISIX from transcribedCRDs) and KEDA's ScaledObject into the cluster
+// of c, reading them
 // from Go modules in the module cache (downloaded through the module proxy
 // from a scratch module, so Warbler's go.mod does not depend on them). root
 // is the repository root.
@@ -117,7 +155,12 @@ func crdDocs(path string, names ...string) ([]map[string]any, error) {
 		return nil, err
 	}
 	defer f.Close()
-	dec := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
+	return readCRDDocs(f, path, names...)
+}
+
+// readCRDDocs is crdDocs on a reader; path names it in errors.
+func readCRDDocs(r io.Reader, path string, names ...string) ([]map[string]any, error) {
+	dec := utilyaml.NewYAMLOrJSONDecoder(r, 4096)
 	var out []map[string]any
 	for {
 		var doc map[string]any
@@ -168,6 +211,38 @@ func installGatewayAPI(ctx context.Context, c client.Client, root string) error 
 				return err
 			}
 			docs = append(docs, d...)
+		}
+		return installDocs(ctx, c, docs)
+	}
+}
+
+// installFromModule installs the named CRDs of a file in a module.
+func installFromModule(modVersion, file string, names ...string) func(context.Context, client.Client, string) error {
+	return func(ctx context.Context, c client.Client, _ string) error {
+		dir, err := moduleDir(ctx, modVersion)
+		if err != nil {
+			return err
+		}
+		docs, err := crdDocs(filepath.Join(dir, file), names...)
+		if err != nil {
+			return err
+		}
+		if len(docs) != len(names) {
+			return fmt.Errorf("%s in %s: %d of the CRDs %v found", file, modVersion, len(docs), names)
+		}
+		return installDocs(ctx, c, docs)
+	}
+}
+
+// installTranscribed installs the named CRDs of transcribedCRDs.
+func installTranscribed(names ...string) func(context.Context, client.Client, string) error {
+	return func(ctx context.Context, c client.Client, _ string) error {
+		docs, err := readCRDDocs(bytes.NewReader(transcribedCRDs), "crds/transcribed.yaml", names...)
+		if err != nil {
+			return err
+		}
+		if len(docs) != len(names) {
+			return fmt.Errorf("crds/transcribed.yaml: %d of the CRDs %v found", len(docs), names)
 		}
 		return installDocs(ctx, c, docs)
 	}
@@ -251,4 +326,34 @@ func installSMI(ctx context.Context, c client.Client, _ string) error {
 		}
 		return installDocs(ctx, c, docs)
 	}
+}
+
+// installKnative installs Knative Serving's Service and Revision CRDs.
+func installKnative(ctx context.Context, c client.Client, _ string) error {
+	dir, err := moduleDir(ctx, knativeModule)
+	if err != nil {
+		return err
+	}
+	var docs []map[string]any
+	for _, f := range []string{"service.yaml", "revision.yaml"} {
+		d, err := crdDocs(filepath.Join(dir, knativeCRDs, f))
+		if err != nil || len(d) != 1 {
+			return fmt.Errorf("the CRD in %s %s: %d found, %v", knativeModule, f, len(d), err)
+		}
+		docs = append(docs, d...)
+	}
+	return installDocs(ctx, c, docs)
+}
+
+// installKEDA installs KEDA's ScaledObject CRD.
+func installKEDA(ctx context.Context, c client.Client, _ string) error {
+	dir, err := moduleDir(ctx, kedaModule)
+	if err != nil {
+		return err
+	}
+	docs, err := crdDocs(filepath.Join(dir, kedaCRDs), "scaledobjects.keda.sh")
+	if err != nil || len(docs) != 1 {
+		return fmt.Errorf("the ScaledObject CRD in %s: %d found, %v", kedaModule, len(docs), err)
+	}
+	return installDocs(ctx, c, docs)
 }

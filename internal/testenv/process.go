@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/warbler-dev/warbler/internal/stack"
+	"github.com/warbler-dev/warbler/internal/version"
 )
 
 // The helper processes of internal/stack, bound to a test's lifetime.
@@ -28,6 +29,13 @@ const (
 	Istio      = stack.Istio
 	Emissary   = stack.Emissary
 	SMI        = stack.SMI
+	Knative    = stack.Knative
+	KEDA       = stack.KEDA
+	Contour    = stack.Contour
+	Gloo       = stack.Gloo
+	Traefik    = stack.Traefik
+	Kuma       = stack.Kuma
+	APISIX     = stack.APISIX
 )
 
 // StartProcess runs bin with args, logging to a file in the test's temp dir,
@@ -92,13 +100,18 @@ func (e *Env) Binaries(t testing.TB, pkgs ...string) string {
 	return b.dir
 }
 
-// BuildInto builds the packages into dir.
+// BuildInto builds the packages into dir, stamped with the checkout's
+// version as `make build` stamps them.
 func BuildInto(dir string, pkgs ...string) error {
 	root, err := stack.Root()
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("go", append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)...)
+	stamp, err := version.Describe(root)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("go", append([]string{"build", "-ldflags", stamp.Ldflags, "-o", dir + string(filepath.Separator)}, pkgs...)...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -184,4 +197,52 @@ var crdOnce sync.Map
 type onceErr struct {
 	once sync.Once
 	err  error
+}
+
+// The metric backends of internal/stack.
+type (
+	InfluxDB = stack.InfluxDB
+	Graphite = stack.Graphite
+)
+
+// StartInfluxDB runs influxd with Flux, and a database db, until the test
+// ends.
+func StartInfluxDB(t testing.TB, db string) *InfluxDB {
+	t.Helper()
+	root, _ := stack.Root()
+	i, err := stack.StartInfluxDB(context.Background(), root, t.TempDir(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopWithTest(t, i.Process)
+	return i
+}
+
+// StartGraphite runs carbon-cache and graphite-web until the test ends.
+func StartGraphite(t testing.TB) *Graphite {
+	t.Helper()
+	root, _ := stack.Root()
+	g, err := stack.StartGraphite(context.Background(), root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopWithTest(t, g.Web)
+	stopWithTest(t, g.Carbon)
+	return g
+}
+
+// KeptnCRDs installs Keptn's KeptnMetric and Analysis CRDs once per test
+// binary.
+func (e *Env) KeptnCRDs(t testing.TB) {
+	t.Helper()
+	v, _ := crdOnce.LoadOrStore("keptn", &onceErr{})
+	o := v.(*onceErr)
+	o.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		o.err = stack.InstallKeptnCRDs(ctx, e.Client)
+	})
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
 }

@@ -13,7 +13,7 @@ const (
 	// in percent (0–100).
 	RequestSuccessRate = "request-success-rate"
 	// RequestDuration is the 99th percentile of the canary's response
-	// time, in milliseconds (the mean for nginx).
+	// time, in milliseconds (the mean for nginx and skipper).
 	RequestDuration = "request-duration"
 )
 
@@ -48,12 +48,25 @@ type builtinQueries struct {
 const (
 	// Application-exported metrics (podinfo, the Prometheus Go client's
 	// conventions) relabelled by pod, as Flagger's bundled Prometheus does.
-	appSelector      = `kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"`
-	istioSelector    = `reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}"`
-	linkerdSelector  = `namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"`
-	nginxSelector    = `namespace="{{ namespace }}",ingress="{{ ingress }}",canary!=""`
-	contourSelector  = `envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+"`
+	appSelector     = `kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"`
+	istioSelector   = `reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}"`
+	linkerdSelector = `namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"`
+	nginxSelector   = `namespace="{{ namespace }}",ingress="{{ ingress }}",canary!=""`
+	// Contour's clusters are named after the services: <svc>-canary,
+	// <svc>-primary, <svc>-baseline.
+	contourSelector = `envoy_cluster_name=~"{{ namespace }}_{{ service }}-{{ side }}_[0-9a-zA-Z-]+"`
+	// Knative's Envoy-based ingress names a cluster after the revision;
+	// {{ route }} is the canary revision of a Knative target.
+	knativeSelector = `envoy_cluster_name=~"{{ namespace }}/{{ route }}"`
+	glooSelector    = `envoy_cluster_name=~"{{ namespace }}-{{ target }}-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+"`
+	kumaSelector    = `envoy_cluster_name=~"{{ target }}-canary_{{ namespace }}_svc_[0-9a-zA-Z-]+"`
+	traefikSelector = `service=~"{{ namespace }}-{{ target }}-canary-[0-9a-zA-Z-]+@kubernetescrd"`
+	// skipper names a route after the canary Ingress and its backend, with
+	// dashes turned into underscores.
+	skipperSelector  = `route=~"kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_canary(_[0-9]+)?"`
+	apisixSelector   = `route=~"{{ namespace }}_{{ route }}-{{ target }}-canary_.+"`
 	notServerFailure = `!~"5.*"`
+	allResponses     = `le="+Inf"`
 )
 
 var (
@@ -77,11 +90,39 @@ var (
 			sumRate("nginx_ingress_controller_response_duration_seconds_sum", nginxSelector),
 			sumRate("nginx_ingress_controller_response_duration_seconds_count", nginxSelector)),
 	}
-	contourQueries = builtinQueries{
-		successRate: successRate("envoy_cluster_upstream_rq", contourSelector, `envoy_response_code`+notServerFailure),
-		duration:    p99("envoy_cluster_upstream_rq_time_bucket", contourSelector),
+	contourQueries = envoyQueries(contourSelector)
+	glooQueries    = envoyQueries(glooSelector)
+	kumaQueries    = envoyQueries(kumaSelector)
+	// Traefik and skipper count responses in the +Inf bucket of their
+	// duration histograms.
+	traefikQueries = builtinQueries{
+		successRate: successRate("traefik_service_request_duration_seconds_bucket", traefikSelector+","+allResponses, `code!~"5.."`),
+		duration:    p99("traefik_service_request_duration_seconds_bucket", traefikSelector) + " * 1000",
+	}
+	skipperQueries = builtinQueries{
+		successRate: successRate("skipper_response_duration_seconds_bucket", skipperSelector+","+allResponses, `code!~"5.."`),
+		duration: fmt.Sprintf("%s / %s * 1000",
+			sumRate("skipper_serve_route_duration_seconds_sum", skipperSelector),
+			sumRate("skipper_serve_route_duration_seconds_count", skipperSelector)),
+	}
+	apisixQueries = builtinQueries{
+		successRate: successRate("apisix_http_status", apisixSelector, `code!~"5.."`),
+		duration:    p99("apisix_http_latency_bucket", `type=~"request",`+apisixSelector),
+	}
+	knativeQueries = builtinQueries{
+		successRate: successRate("envoy_cluster_upstream_rq", knativeSelector, `envoy_response_code`+notServerFailure),
+		duration:    p99("envoy_cluster_upstream_rq_time_bucket", knativeSelector),
 	}
 )
+
+// envoyQueries are the queries of the Envoy-based providers, on the
+// clusters a selector picks.
+func envoyQueries(selector string) builtinQueries {
+	return builtinQueries{
+		successRate: successRate("envoy_cluster_upstream_rq", selector, `envoy_response_code`+notServerFailure),
+		duration:    p99("envoy_cluster_upstream_rq_time_bucket", selector),
+	}
+}
 
 func sumRate(metric, selector string) string {
 	return fmt.Sprintf("sum(rate(%s{%s}[{{ interval }}]))", metric, selector)
@@ -106,6 +147,13 @@ var builtinProviders = map[string]builtinQueries{
 	"linkerd":             linkerdQueries,
 	"nginx":               nginxQueries,
 	"contour":             contourQueries,
+	"knative":             knativeQueries,
+	"gloo":                glooQueries,
+	"kuma":                kumaQueries,
+	"kuma:meshhttproute":  kumaQueries,
+	"traefik":             traefikQueries,
+	"skipper":             skipperQueries,
+	"apisix":              apisixQueries,
 }
 
 // queriesFor finds the builtin queries of a provider. Any provider whose
@@ -165,8 +213,32 @@ func BuiltinQuery(provider, metricName string, m Model) (string, error) {
 		return "", fmt.Errorf("%w: metric %q is not builtin; the builtin metrics are %s and %s",
 			ErrInvalidQuery, metricName, RequestDuration, RequestSuccessRate)
 	}
-	return Render(provider+" "+metricName, tmpl, m)
+	if m.side() != SideCanary && canaryOnly[provider] {
+		return "", fmt.Errorf("%w: provider %q's builtin %s query cannot tell the %s's traffic from the canary's; compare with a MetricTemplate instead",
+			ErrInvalidQuery, provider, metricName, m.side())
+	}
+	q, err := Render(provider+" "+metricName, tmpl, m)
+	if err != nil || m.side() == SideCanary {
+		return q, err
+	}
+	// a query that reads the same for the other side would compare the
+	// canary with itself and always pass
+	canary, err := Render(provider+" "+metricName, tmpl, m.canary())
+	if err == nil && canary == q {
+		return "", fmt.Errorf("%w: provider %q's builtin %s query cannot tell the %s's traffic from the canary's; compare with a MetricTemplate instead",
+			ErrInvalidQuery, provider, metricName, m.side())
+	}
+	return q, err
 }
+
+// canaryOnly are the providers whose builtin queries, as Flagger writes
+// them, select the canary by a name only the canary's route or cluster has
+// (gloo's and kuma's clusters and traefik's services are named after the
+// canary's target, apisix's and skipper's routes after the canary's own
+// route object, knative's after the canary revision): they have no form
+// for the primary or the baseline.
+var canaryOnly = map[string]bool{"gloo": true, "kuma": true, "kuma:meshhttproute": true, "traefik": true,
+	"skipper": true, "apisix": true, "knative": true}
 
 // BuiltinProviders lists the provider names with builtin queries, sorted.
 func BuiltinProviders() []string { return sortedKeys(builtinProviders) }

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -64,23 +65,30 @@ func newEndpoint(c endpointConfig) (*endpoint, error) {
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = (&net.Dialer{Timeout: c.timeout, KeepAlive: 30 * time.Second}).DialContext
-	tr.TLSHandshakeTimeout = c.timeout
-	tr.ResponseHeaderTimeout = c.timeout
-	tr.MaxIdleConnsPerHost = 4
-	tr.IdleConnTimeout = 90 * time.Second
-	if c.insecure {
-		// Only when the template says insecureSkipVerify: true.
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
-	}
 	return &endpoint{
 		base:    base,
 		header:  c.header.Clone(),
 		signKey: c.signKey,
-		client:  &http.Client{Transport: tr, Timeout: c.timeout},
+		client:  &http.Client{Transport: newTransport(c.timeout, c.insecure), Timeout: c.timeout},
 		timeout: c.timeout,
 	}, nil
+}
+
+// newTransport returns the transport of a provider's HTTP client: each
+// phase of a call bounded by timeout, few idle connections per host, and
+// TLS verification off only when insecure.
+func newTransport(timeout time.Duration, insecure bool) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = timeout
+	tr.ResponseHeaderTimeout = timeout
+	tr.MaxIdleConnsPerHost = 4
+	tr.IdleConnTimeout = 90 * time.Second
+	if insecure {
+		// Only when the template says insecureSkipVerify: true.
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	return tr
 }
 
 func parseAddress(address string) (*url.URL, error) {
@@ -114,27 +122,53 @@ func (e *endpoint) authorize(r *http.Request) {
 // get sends GET u with the endpoint's headers and returns the status code
 // and the body. Transport errors and bodies over maxBody are errors.
 func (e *endpoint) get(ctx context.Context, u string) (int, []byte, error) {
+	r, err := e.do(ctx, http.MethodGet, u, nil, "", "")
+	return r.code, r.body, err
+}
+
+// response is what an endpoint call got back.
+type response struct {
+	code   int
+	header http.Header
+	body   []byte
+}
+
+// do sends one request with the endpoint's headers, bounded by the
+// endpoint's timeout, and reads the answer. body, when not nil, is sent
+// with contentType. accept is the media type asked for, JSON when empty.
+// Transport errors and bodies over maxBody are errors.
+func (e *endpoint) do(ctx context.Context, method, u string, body []byte, contentType, accept string) (response, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return 0, nil, err
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
-	req.Header.Set("Accept", "application/json")
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return response{}, err
+	}
+	if accept == "" {
+		accept = "application/json"
+	}
+	req.Header.Set("Accept", accept)
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
 	e.authorize(req)
 	if len(e.signKey) > 0 {
-		req.Header.Set(webhooks.SignatureHeader, webhooks.Sign(e.signKey, time.Now(), req.URL.EscapedPath(), nil))
+		req.Header.Set(webhooks.SignatureHeader, webhooks.Sign(e.signKey, time.Now(), req.URL.EscapedPath(), body))
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return response{}, err
 	}
 	defer resp.Body.Close()
-	body, err := readBody(resp.Body)
-	if err != nil {
-		return resp.StatusCode, nil, fmt.Errorf("GET %s: %w", u, err)
+	r := response{code: resp.StatusCode, header: resp.Header}
+	if r.body, err = readBody(resp.Body); err != nil {
+		return r, fmt.Errorf("%s %s: %w", method, u, err)
 	}
-	return resp.StatusCode, body, nil
+	return r, nil
 }
 
 func readBody(r io.Reader) ([]byte, error) {

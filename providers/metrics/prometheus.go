@@ -38,7 +38,10 @@ type Prometheus struct {
 	api promv1.API
 }
 
-var _ Provider = (*Prometheus)(nil)
+var (
+	_ Provider     = (*Prometheus)(nil)
+	_ RangeQuerier = (*Prometheus)(nil)
+)
 
 // NewPrometheus returns a provider for the Prometheus at c.Address. It
 // makes no request.
@@ -94,6 +97,45 @@ func (p *Prometheus) Query(ctx context.Context, q string) (float64, error) {
 		return 0, p.classify(err)
 	}
 	return sampleValue(v)
+}
+
+// maxRangePoints bounds the points of a range query; Prometheus refuses
+// more than 11,000 per series.
+const maxRangePoints = 10000
+
+// QueryRange runs q as a range query. A vector query gives one series per
+// label set: several are an ErrInvalidQuery, since samples of different
+// series cannot be told apart (aggregate them with sum() and so on).
+func (p *Prometheus) QueryRange(ctx context.Context, q string, start, end time.Time, step time.Duration) ([]float64, error) {
+	if step <= 0 || end.Before(start) {
+		return nil, fmt.Errorf("%w: empty range %s … %s every %s", ErrNoValues, start.Format(time.RFC3339), end.Format(time.RFC3339), step)
+	}
+	if n := end.Sub(start) / step; n > maxRangePoints {
+		start = end.Add(-maxRangePoints * step)
+	}
+	q = collapseSpace(q)
+	ctx, cancel := context.WithTimeout(ctx, p.ep.timeout)
+	defer cancel()
+	v, _, err := p.api.QueryRange(ctx, q, promv1.Range{Start: start, End: end, Step: step}, promv1.WithTimeout(p.ep.timeout))
+	if err != nil {
+		return nil, p.classify(err)
+	}
+	m, ok := v.(model.Matrix)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("%w: the range query returned a %s, not a matrix", ErrInvalidQuery, v.Type())
+	case len(m) == 0:
+		return nil, fmt.Errorf("%w: the range query returned no series", ErrNoValues)
+	case len(m) > 1:
+		return nil, fmt.Errorf("%w: the range query returned %d series; the judge needs one (aggregate with sum(), avg() and so on)", ErrInvalidQuery, len(m))
+	}
+	out := make([]float64, 0, len(m[0].Values))
+	for _, sp := range m[0].Values {
+		if f := float64(sp.Value); !math.IsNaN(f) && !math.IsInf(f, 0) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
 }
 
 // IsOnline runs vector(1) and checks that it returns 1.

@@ -15,6 +15,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Provider runs queries against one metrics backend. Every call is bounded
@@ -27,6 +28,16 @@ type Provider interface {
 	Query(ctx context.Context, q string) (float64, error)
 	// IsOnline reports whether the backend answers queries.
 	IsOnline(ctx context.Context) (bool, error)
+}
+
+// RangeQuerier is a Provider that also returns the samples of a query over
+// a time range, for the statistical judge. Prometheus implements it.
+type RangeQuerier interface {
+	// QueryRange runs q at start, start+step, … up to end and returns the
+	// values of its single series in time order, NaN left out. The error
+	// wraps ErrNoValues when no series came back, ErrInvalidQuery when the
+	// query returns several series or is at fault.
+	QueryRange(ctx context.Context, q string, start, end time.Time, step time.Duration) ([]float64, error)
 }
 
 var (

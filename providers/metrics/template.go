@@ -1,12 +1,14 @@
 package metrics
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"text/template"
 	"text/template/parse"
+	"time"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 )
@@ -16,7 +18,8 @@ const DefaultInterval = "1m"
 
 // Model holds what a query template can refer to. Templates read it through
 // functions, as in Flagger: {{ namespace }}, {{ target }},
-// {{ variables.key }}, not {{ .Namespace }}.
+// {{ variables.key }}, not {{ .Namespace }}; Warbler adds {{ primary }},
+// {{ baseline }} and {{ side }}.
 type Model struct {
 	// Name and Namespace of the Canary: {{ name }}, {{ namespace }}.
 	Name, Namespace string
@@ -31,7 +34,60 @@ type Model struct {
 	Interval string
 	// Variables are the metric's templateVariables: {{ variables.key }}.
 	Variables map[string]string
+	// Primary and Baseline name the primary and the baseline workloads:
+	// {{ primary }}, {{ baseline }}. Each falls back to Target plus its
+	// suffix when empty.
+	Primary, Baseline string
+	// Side is the workload the query runs for: {{ side }}, SideCanary
+	// when empty. ForSide sets it.
+	Side Side
+
+	canaryTarget string // Target before ForSide
 }
+
+// Side is the workload a query runs for: the canary, or the other side of
+// a relative check or of the judge.
+type Side string
+
+// The sides.
+const (
+	SideCanary   Side = "canary"
+	SidePrimary  Side = "primary"
+	SideBaseline Side = "baseline"
+)
+
+// ForSide returns the Model of the same metric for another side: {{ target }}
+// names that side's workload, so a template written for the canary queries
+// the primary or the baseline unchanged, and {{ side }} says which.
+func (m Model) ForSide(s Side) Model {
+	if m.side() == SideCanary {
+		// the names that fall back to the target keep the canary's
+		m.canaryTarget = m.Target
+		m.Service, m.Ingress, m.Route = orTarget(m.Service, m.Target), orTarget(m.Ingress, m.Target), orTarget(m.Route, m.Target)
+	}
+	switch s {
+	case SidePrimary:
+		m.Target = m.primary()
+	case SideBaseline:
+		m.Target = m.baseline()
+	}
+	m.Side = s
+	return m
+}
+
+// canary is the canary's Model of a Model made by ForSide.
+func (m Model) canary() Model {
+	if m.side() == SideCanary {
+		return m
+	}
+	m.Target, m.Side = m.canaryTarget, SideCanary
+	return m
+}
+
+func (m Model) primary() string  { return cmp.Or(m.Primary, m.Target+flaggerv1.PrimarySuffix) }
+func (m Model) baseline() string { return cmp.Or(m.Baseline, m.Target+flaggerv1.BaselineSuffix) }
+
+func (m Model) side() Side { return cmp.Or(m.Side, SideCanary) }
 
 // NewModel returns the Model of one metric of a canary.
 func NewModel(c *flaggerv1.Canary, metric flaggerv1.CanaryMetric) Model {
@@ -42,12 +98,20 @@ func NewModel(c *flaggerv1.Canary, metric flaggerv1.CanaryMetric) Model {
 		Service:   c.ApexServiceName(),
 		Interval:  metric.Interval,
 		Variables: metric.TemplateVariables,
+		Primary:   c.PrimaryName(),
+		Baseline:  c.BaselineName(),
 	}
 	if c.Spec.IngressRef != nil {
 		m.Ingress = c.Spec.IngressRef.Name
 	}
 	if c.Spec.RouteRef != nil {
 		m.Route = c.Spec.RouteRef.Name
+	}
+	if ref := c.Spec.TargetRef; ref.Kind == "Service" && ref.APIVersion == "serving.knative.dev/v1" {
+		// Flagger's {{ route }} of a Knative target is its latest created
+		// revision, the canary; the controller records its name as the
+		// revision under analysis
+		m.Route = c.Status.LastAppliedSpec
 	}
 	return m
 }
@@ -77,6 +141,9 @@ func (m Model) funcs() template.FuncMap {
 		"route":     func() string { return orTarget(m.Route, m.Target) },
 		"interval":  func() string { return interval },
 		"variables": func() map[string]string { return vars },
+		"primary":   m.primary,
+		"baseline":  m.baseline,
+		"side":      func() string { return string(m.side()) },
 	}
 }
 
@@ -86,6 +153,13 @@ func (m Model) funcs() template.FuncMap {
 // ErrInvalidQuery: a syntax error, an unknown function, or a
 // {{ variables.x }} that the metric's templateVariables do not set.
 func Render(name, query string, m Model) (string, error) {
+	q, err := render(name, query, m)
+	return collapseSpace(q), err
+}
+
+// render is Render without collapsing whitespace, for the providers whose
+// languages are line-oriented (see multiline).
+func render(name, query string, m Model) (string, error) {
 	t, err := template.New(name).Funcs(m.funcs()).Option("missingkey=error").Parse(query)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInvalidQuery, err)
@@ -101,8 +175,14 @@ func Render(name, query string, m Model) (string, error) {
 		}
 		return "", fmt.Errorf("%w: %v%s", ErrInvalidQuery, err, hint)
 	}
-	return collapseSpace(b.String()), nil
+	return strings.TrimSpace(b.String()), nil
 }
+
+// multiline is a Provider whose query language is line-oriented: a
+// SignalFlow program is a list of statements, one per line, and Flux has
+// line comments. Their queries keep their line breaks (Flagger does not
+// collapse them either).
+type multiline interface{ multiline() }
 
 // checkVariables reports every {{ variables.x }} of t that vars lacks, so
 // that the error names the variables rather than quoting text/template's
@@ -191,18 +271,49 @@ type canaryQuerier interface {
 // Evaluate renders a MetricTemplate query with m and runs it on p. It
 // returns the rendered query, which is what the check records, and its
 // value. Providers that read per-canary data (loadtest) get the canary from
-// m, so the template's query can be a bare field name such as p99. Errors
+// m, so the template's query can be a bare field name such as p99;
+// providers whose query covers a time range (datadog, cloudwatch,
+// newrelic, dynatrace, splunk) get the metric's interval. Errors
 // are Render's and p's, with their classes (ErrInvalidQuery, ErrNoValues).
 func Evaluate(ctx context.Context, p Provider, name, query string, m Model) (string, float64, error) {
-	q, err := Render(name, query, m)
+	renderer := Render
+	if _, ok := p.(multiline); ok {
+		renderer = render
+	}
+	q, err := renderer(name, query, m)
 	if err != nil {
 		return "", 0, err
 	}
 	var v float64
-	if cq, ok := p.(canaryQuerier); ok {
-		v, err = cq.queryCanary(ctx, m.Namespace, m.Name, q)
-	} else {
+	switch p := p.(type) {
+	case canaryQuerier:
+		if m.side() != SideCanary {
+			return q, 0, fmt.Errorf("%w: this provider reads the canary's own results; it cannot query the %s (compare); use a prometheus template", ErrInvalidQuery, m.side())
+		}
+		v, err = p.queryCanary(ctx, m.Namespace, m.Name, q)
+	case windowQuerier:
+		var d time.Duration
+		if d, err = parseInterval(m.Interval); err == nil {
+			v, err = p.queryWindow(ctx, q, d)
+		}
+	default:
 		v, err = p.Query(ctx, q)
 	}
+	return q, v, err
+}
+
+// EvaluateRange renders a query with m, as Evaluate, and runs it on p over
+// [start, end] every step: the samples of a judged metric, NaN left out. A
+// provider that cannot run range queries is an ErrInvalidQuery.
+func EvaluateRange(ctx context.Context, p Provider, name, query string, m Model, start, end time.Time, step time.Duration) (string, []float64, error) {
+	q, err := Render(name, query, m)
+	if err != nil {
+		return "", nil, err
+	}
+	rq, ok := p.(RangeQuerier)
+	if !ok {
+		return q, nil, fmt.Errorf("%w: this provider returns one value, not samples over time; judged metrics need a prometheus provider", ErrInvalidQuery)
+	}
+	v, err := rq.QueryRange(ctx, q, start, end, step)
 	return q, v, err
 }

@@ -8,9 +8,11 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 )
@@ -27,7 +29,7 @@ type EmissaryRouter struct {
 	version string
 }
 
-var _ Router = (*EmissaryRouter)(nil)
+var _ BaselineRouter = (*EmissaryRouter)(nil)
 
 // NewEmissaryV3alpha1 returns the router of emissary and ambassador
 // (Mapping getambassador.io/v3alpha1, Emissary 2 and 3).
@@ -53,14 +55,42 @@ func (e *EmissaryRouter) SetRoutes(ctx context.Context, c *flaggerv1.Canary, pri
 	return e.write(ctx, c, &split{primary: primaryWeight, canary: canaryWeight, mirrored: mirrored})
 }
 
-// GetRoutes reads the weight of the canary Mapping.
+// SetBaselineRoutes sets the weights of the canary Mapping and of the
+// baseline Mapping, <svc>-baseline, another copy of the primary Mapping.
+func (e *EmissaryRouter) SetBaselineRoutes(ctx context.Context, c *flaggerv1.Canary, primaryWeight, canaryWeight, baselineWeight int) error {
+	if err := checkWeights(c, primaryWeight, canaryWeight, baselineWeight); err != nil {
+		return err
+	}
+	return e.write(ctx, c, &split{primary: primaryWeight, canary: canaryWeight, baseline: baselineWeight})
+}
+
+// GetBaselineRoute reads the weight of the baseline Mapping; none is 0.
+func (e *EmissaryRouter) GetBaselineRoute(ctx context.Context, c *flaggerv1.Canary) (int, error) {
+	u := e.mapping(c, c.BaselineServiceName())
+	err := e.Client.Get(ctx, client.ObjectKeyFromObject(u), u)
+	if apierrors.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading %s: %w", describe(e.Deps, u), err)
+	}
+	s, err := mappingSplit(u)
+	return s.canary, err
+}
+
+// GetRoutes reads the weight of the canary Mapping; the primary has the
+// rest, but for the baseline Mapping's.
 func (e *EmissaryRouter) GetRoutes(ctx context.Context, c *flaggerv1.Canary) (int, int, bool, error) {
 	u := e.mapping(c, canaryService(c))
 	if err := fetch(ctx, e.Deps, u); err != nil {
 		return 0, 0, false, err
 	}
 	s, err := mappingSplit(u)
-	return s.primary, s.canary, s.mirrored, err
+	if err != nil {
+		return 0, 0, false, err
+	}
+	b, err := e.GetBaselineRoute(ctx, c)
+	return s.primary - b, s.canary, s.mirrored, err
 }
 
 // Finalize restores a primary Mapping that existed before Warbler; the
@@ -78,7 +108,7 @@ func (e *EmissaryRouter) write(ctx context.Context, c *flaggerv1.Canary, want *s
 		return err
 	}
 	canary := e.mapping(c, canaryService(c))
-	return upsert(ctx, e.Deps, c, canary, func() error {
+	if err := upsert(ctx, e.Deps, c, canary, func() error {
 		s := split{primary: 100}
 		if want != nil {
 			s = *want
@@ -88,6 +118,36 @@ func (e *EmissaryRouter) write(ctx context.Context, c *flaggerv1.Canary, want *s
 		// Emissary groups Mappings by their labels too (Host mappingSelector).
 		canary.SetLabels(merged(canary.GetLabels(), primary.GetLabels()))
 		return setSpec(canary, canarySpec(c, specOf(primary), s))
+	}); err != nil {
+		return err
+	}
+	return e.writeBaseline(ctx, c, primary, want)
+}
+
+// writeBaseline keeps the baseline Mapping: written while the baseline has
+// a share, deleted when a split gives it none, left as it is by Reconcile.
+func (e *EmissaryRouter) writeBaseline(ctx context.Context, c *flaggerv1.Canary, primary *unstructured.Unstructured, want *split) error {
+	baseline := e.mapping(c, c.BaselineServiceName())
+	switch {
+	case want == nil:
+		return nil
+	case want.baseline == 0:
+		// read from the cache first: most canaries never had one
+		err := e.Client.Get(ctx, client.ObjectKeyFromObject(baseline), baseline)
+		if err == nil {
+			err = e.Client.Delete(ctx, baseline)
+		}
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting %s: %w", describe(e.Deps, baseline), err)
+		}
+		return nil
+	}
+	return upsert(ctx, e.Deps, c, baseline, func() error {
+		baseline.SetLabels(merged(baseline.GetLabels(), primary.GetLabels()))
+		spec := canarySpec(c, specOf(primary), split{canary: want.baseline})
+		current, _ := spec["service"].(string)
+		spec["service"] = mappingService(current, c.BaselineServiceName(), c.Namespace, c.Spec.Service.Port)
+		return setSpec(baseline, spec)
 	})
 }
 

@@ -24,7 +24,7 @@ type GatewayAPIRouter struct {
 	api httpRouteAPI
 }
 
-var _ Router = (*GatewayAPIRouter)(nil)
+var _ BaselineRouter = (*GatewayAPIRouter)(nil)
 
 // specChangedAt records when Warbler last changed the spec of an HTTPRoute;
 // GetRoutes measures its wait for the Gateway from it.
@@ -61,6 +61,24 @@ func (g *GatewayAPIRouter) SetRoutes(ctx context.Context, c *flaggerv1.Canary, p
 		return err
 	}
 	return g.write(ctx, c, &split{primary: primaryWeight, canary: canaryWeight, mirrored: mirrored})
+}
+
+// SetBaselineRoutes writes the weights, with a backend to the baseline.
+func (g *GatewayAPIRouter) SetBaselineRoutes(ctx context.Context, c *flaggerv1.Canary, primaryWeight, canaryWeight, baselineWeight int) error {
+	if err := checkWeights(c, primaryWeight, canaryWeight, baselineWeight); err != nil {
+		return err
+	}
+	return g.write(ctx, c, &split{primary: primaryWeight, canary: canaryWeight, baseline: baselineWeight})
+}
+
+// GetBaselineRoute reads the baseline's weight from the weighted rule.
+func (g *GatewayAPIRouter) GetBaselineRoute(ctx context.Context, c *flaggerv1.Canary) (int, error) {
+	obj := g.api.object(c)
+	if err := fetch(ctx, g.Deps, obj); err != nil {
+		return 0, err
+	}
+	s, _ := currentSplit(c, g.api.view(obj))
+	return s.baseline, nil
 }
 
 // GetRoutes reads the split from the weighted rule, once the parent
@@ -114,10 +132,11 @@ func (g *GatewayAPIRouter) write(ctx context.Context, c *flaggerv1.Canary, want 
 	})
 }
 
-// split is a traffic split as routers receive it.
+// split is a traffic split as routers receive it; baseline is the share
+// of <svc>-baseline (analysis.baseline).
 type split struct {
-	primary, canary int
-	mirrored        bool
+	primary, canary, baseline int
+	mirrored                  bool
 }
 
 // httpRouteAPI hides which served version of HTTPRoute a router uses: both

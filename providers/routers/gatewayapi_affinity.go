@@ -49,9 +49,9 @@ func stickyRules(c *flaggerv1.Canary, s split, weighted gatewayv1.HTTPRouteRule)
 	return rules
 }
 
-func stickyRule(c *flaggerv1.Canary, weighted gatewayv1.HTTPRouteRule, name, cookie, value string, primary, canary int) gatewayv1.HTTPRouteRule {
+func stickyRule(c *flaggerv1.Canary, weighted gatewayv1.HTTPRouteRule, rule, name, value string, primary, canary int) gatewayv1.HTTPRouteRule {
 	r := *weighted.DeepCopy()
-	r.Name = ptr.To(gatewayv1.SectionName(name))
+	r.Name = ptr.To(gatewayv1.SectionName(rule))
 	r.Filters = withoutCanaryMirror(c, r.Filters)
 	r.BackendRefs = []gatewayv1.HTTPBackendRef{
 		serviceBackend(c, primaryService(c), primary),
@@ -60,7 +60,7 @@ func stickyRule(c *flaggerv1.Canary, weighted gatewayv1.HTTPRouteRule, name, coo
 	regex := gatewayv1.HeaderMatchRegularExpression
 	for i := range r.Matches {
 		r.Matches[i].Headers = append(r.Matches[i].Headers, gatewayv1.HTTPHeaderMatch{
-			Type: &regex, Name: "Cookie", Value: fmt.Sprintf(".*%s.*%s.*", cookie, value),
+			Type: &regex, Name: "Cookie", Value: cookieRegex(name, value),
 		})
 	}
 	return r
@@ -97,6 +97,16 @@ func affinityFilters(c *flaggerv1.Canary, s split) (primary, canary []gatewayv1.
 }
 
 func setCookie(sa *flaggerv1.SessionAffinity, name, value string, age int) []gatewayv1.HTTPRouteFilter {
+	header := gatewayv1.HTTPHeader{Name: "Set-Cookie", Value: cookie(sa, name, value, age)}
+	return []gatewayv1.HTTPRouteFilter{{
+		Type:                   gatewayv1.HTTPRouteFilterResponseHeaderModifier,
+		ResponseHeaderModifier: &gatewayv1.HTTPHeaderFilter{Add: []gatewayv1.HTTPHeader{header}},
+	}}
+}
+
+// cookie is the Set-Cookie value of a session-affinity cookie: name=value,
+// Max-Age, then the attributes of sessionAffinity in a fixed order.
+func cookie(sa *flaggerv1.SessionAffinity, name, value string, age int) string {
 	attrs := []string{name + "=" + value, fmt.Sprintf("Max-Age=%d", age)}
 	if sa.Domain != "" {
 		attrs = append(attrs, "Domain="+sa.Domain)
@@ -116,12 +126,12 @@ func setCookie(sa *flaggerv1.SessionAffinity, name, value string, age int) []gat
 			attrs = append(attrs, f.name)
 		}
 	}
-	header := gatewayv1.HTTPHeader{Name: "Set-Cookie", Value: strings.Join(attrs, "; ")}
-	return []gatewayv1.HTTPRouteFilter{{
-		Type:                   gatewayv1.HTTPRouteFilterResponseHeaderModifier,
-		ResponseHeaderModifier: &gatewayv1.HTTPHeaderFilter{Add: []gatewayv1.HTTPHeader{header}},
-	}}
+	return strings.Join(attrs, "; ")
 }
+
+// cookieRegex matches a Cookie header that carries the cookie name=value,
+// as Flagger matches it.
+func cookieRegex(name, value string) string { return fmt.Sprintf(".*%s.*%s.*", name, value) }
 
 func maxAge(sa *flaggerv1.SessionAffinity) int {
 	if sa.MaxAge > 0 {

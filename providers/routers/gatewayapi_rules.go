@@ -82,12 +82,16 @@ func abMatch(c *flaggerv1.Canary) []flaggerv1.HTTPMatchRequest {
 	return c.Spec.Analysis.Match
 }
 
-// weightedBackends sends primary% to <svc>-primary and canary% to
-// <svc>-canary, with the session-affinity cookies when configured.
+// weightedBackends sends primary% to <svc>-primary, canary% to
+// <svc>-canary and baseline% to <svc>-baseline (only while it has a share),
+// with the session-affinity cookies when configured.
 func weightedBackends(c *flaggerv1.Canary, s split) []gatewayv1.HTTPBackendRef {
 	primary := serviceBackend(c, primaryService(c), s.primary)
 	canary := serviceBackend(c, canaryService(c), s.canary)
 	primary.Filters, canary.Filters = affinityFilters(c, s)
+	if s.baseline > 0 {
+		return []gatewayv1.HTTPBackendRef{primary, canary, serviceBackend(c, c.BaselineServiceName(), s.baseline)}
+	}
 	return []gatewayv1.HTTPBackendRef{primary, canary}
 }
 
@@ -121,7 +125,8 @@ func isManaged(c *flaggerv1.Canary, r gatewayv1.HTTPRouteRule) bool {
 		return true
 	}
 	for _, b := range r.BackendRefs {
-		if refersTo(c, b.BackendObjectReference, primaryService(c)) || refersTo(c, b.BackendObjectReference, canaryService(c)) {
+		ref := b.BackendObjectReference
+		if refersTo(c, ref, primaryService(c)) || refersTo(c, ref, canaryService(c)) || refersTo(c, ref, c.BaselineServiceName()) {
 			return true
 		}
 	}
@@ -179,8 +184,8 @@ func currentSplit(c *flaggerv1.Canary, route *gatewayv1.HTTPRoute) (split, bool)
 	return ruleSplit(c, *fallback)
 }
 
-// ruleSplit reads the weights of the primary and canary backends of a rule
-// and whether it mirrors to the canary.
+// ruleSplit reads the weights of the primary, canary and baseline backends
+// of a rule and whether it mirrors to the canary.
 func ruleSplit(c *flaggerv1.Canary, r gatewayv1.HTTPRouteRule) (split, bool) {
 	var s split
 	found := 0
@@ -194,6 +199,8 @@ func ruleSplit(c *flaggerv1.Canary, r gatewayv1.HTTPRouteRule) (split, bool) {
 			s.primary, found = w, found+1
 		case refersTo(c, b.BackendObjectReference, canaryService(c)):
 			s.canary, found = w, found+1
+		case refersTo(c, b.BackendObjectReference, c.BaselineServiceName()):
+			s.baseline = w
 		}
 	}
 	for _, f := range r.Filters {

@@ -15,42 +15,38 @@ import (
 
 const defaultAcceptanceTimeout = 30 * time.Second
 
-// accepted tells whether the parent Gateways have taken the current route.
-// A parent that rejects the current generation (Accepted=False) makes the
-// route not ready. A parent that has not reported on the latest generation,
-// or not at all,
-// makes it not ready for AcceptanceTimeout after Warbler's last change;
-// after that the router goes on with a warning, since some implementations
-// never write route status or leave observedGeneration unset (Flagger
-// waits forever there, linkerd/linkerd2#14964).
+// accepted tells whether the parent Gateways have taken the current route,
+// as Flagger decides it: a parent that has written no status for the route
+// is no reason to wait (Flagger initialises on the first tick; some
+// implementations never write route status). A parent whose Accepted
+// condition is False for the current generation rejects the route: not
+// ready until it changes its mind. A parent whose status is for an older
+// generation has not caught up with Warbler's last change: not ready for
+// AcceptanceTimeout after that change, then the router logs a warning and
+// goes on (Flagger waits forever there, linkerd/linkerd2#14964). An
+// Accepted condition without observedGeneration counts as current.
 func (g *GatewayAPIRouter) accepted(c *flaggerv1.Canary, route *gatewayv1.HTTPRoute) error {
-	var pending []string
-	// A route that no implementation has written status for since long
-	// after it was created has none watching it (or one that never
-	// reports): waiting on every change would only slow each step down.
-	silent := len(route.Status.Parents) == 0 && g.now().Sub(route.CreationTimestamp.Time) >= g.acceptanceTimeout()
+	var stale []string
 	for _, ref := range route.Spec.ParentRefs {
 		cond := acceptedCondition(route, ref)
 		switch {
-		case cond == nil && silent:
 		case cond == nil:
-			pending = append(pending, fmt.Sprintf("parent %s has not reported", parentName(route, ref)))
 		case cond.ObservedGeneration != 0 && cond.ObservedGeneration < route.Generation:
-			pending = append(pending, fmt.Sprintf("parent %s has observed generation %d of %d", parentName(route, ref), cond.ObservedGeneration, route.Generation))
+			stale = append(stale, fmt.Sprintf("parent %s has observed generation %d of %d", parentName(route, ref), cond.ObservedGeneration, route.Generation))
 		case cond.Status != metav1.ConditionTrue:
 			return fmt.Errorf("HTTPRoute %s.%s parent %s is not ready (status: %s, reason: %s, message: %q, observed generation: %d, current generation: %d): %w",
 				route.Name, route.Namespace, parentName(route, ref), cond.Status, cond.Reason, cond.Message, cond.ObservedGeneration, route.Generation, ErrRouteNotReady)
 		}
 	}
-	if len(pending) == 0 {
+	if len(stale) == 0 {
 		return nil
 	}
 	waited := g.now().Sub(lastSpecChange(route))
 	if waited < g.acceptanceTimeout() {
-		return fmt.Errorf("HTTPRoute %s.%s is not accepted yet: %s: %w", route.Name, route.Namespace, strings.Join(pending, "; "), ErrRouteNotReady)
+		return fmt.Errorf("HTTPRoute %s.%s is not accepted yet: %s: %w", route.Name, route.Namespace, strings.Join(stale, "; "), ErrRouteNotReady)
 	}
 	g.log().Warn(fmt.Sprintf("HTTPRoute %s.%s: %s after %s; going on without its acceptance",
-		route.Name, route.Namespace, strings.Join(pending, "; "), waited.Truncate(time.Second)), "canary", c.Key())
+		route.Name, route.Namespace, strings.Join(stale, "; "), waited.Truncate(time.Second)), "canary", c.Key())
 	return nil
 }
 

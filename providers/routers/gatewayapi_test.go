@@ -225,11 +225,14 @@ func TestGatewayAPIRequiresGatewayRefs(t *testing.T) {
 	}
 }
 
-// GetRoutes waits for the Gateway, but not forever.
+// GetRoutes waits for the Gateway as Flagger does, but not forever: no
+// status at all is no reason to wait, a rejection is, and a status for an
+// older generation is waited for AcceptanceTimeout.
 func TestGatewayAPIAcceptance(t *testing.T) {
 	env.TrafficCRDs(t, testenv.GatewayAPI)
 	ns := env.Namespace(t)
 	d, logs := testDeps(t)
+	d.AcceptanceTimeout = time.Hour
 	c := gatewayCanary(t, ns, nil)
 	r := NewGatewayAPIV1(d)
 	ctx := testCtx(t)
@@ -237,21 +240,21 @@ func TestGatewayAPIAcceptance(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if _, _, _, err := r.GetRoutes(ctx, c); !errors.Is(err, ErrRouteNotReady) {
-		t.Fatalf("GetRoutes on a route no Gateway reported on yet = %v, want ErrRouteNotReady", err)
-	}
-	later := d
-	later.Now = func() time.Time { return time.Now().Add(time.Minute) }
-	// a route nothing has reported on since long after its creation has no
-	// implementation writing status: it is not waited for at all
-	p, cw, _, err := NewGatewayAPIV1(later).GetRoutes(ctx, c)
-	if err != nil || p != 100 || cw != 0 {
-		t.Fatalf("GetRoutes a minute after the change, with no Gateway status = %d, %d, %v; want 100, 0", p, cw, err)
+	// no Gateway has written status for the route: Flagger initialises on
+	// the first tick, and so does Warbler, however long the timeout
+	if p, cw, _, err := r.GetRoutes(ctx, c); err != nil || p != 100 || cw != 0 {
+		t.Fatalf("GetRoutes on a route no Gateway reported on = %d, %d, %v; want 100, 0 at once", p, cw, err)
 	}
 
 	acceptRoute(t, d, ns, "podinfo", metav1.ConditionFalse, current)
-	if _, _, _, err := NewGatewayAPIV1(later).GetRoutes(ctx, c); !errors.Is(err, ErrRouteNotReady) || !strings.Contains(err.Error(), "status: False") {
+	if _, _, _, err := r.GetRoutes(ctx, c); !errors.Is(err, ErrRouteNotReady) || !strings.Contains(err.Error(), "status: False") {
 		t.Fatalf("GetRoutes with Accepted=False = %v, want ErrRouteNotReady naming the status", err)
+	}
+	later := d
+	later.AcceptanceTimeout = 0
+	later.Now = func() time.Time { return time.Now().Add(time.Hour) }
+	if _, _, _, err := NewGatewayAPIV1(later).GetRoutes(ctx, c); !errors.Is(err, ErrRouteNotReady) {
+		t.Fatalf("GetRoutes with Accepted=False long after the change = %v, want ErrRouteNotReady still: a rejection is not waited out", err)
 	}
 
 	acceptRoute(t, d, ns, "podinfo", metav1.ConditionTrue, func(int64) int64 { return 0 })
@@ -266,12 +269,15 @@ func TestGatewayAPIAcceptance(t *testing.T) {
 	if _, _, _, err := r.GetRoutes(ctx, c); !errors.Is(err, ErrRouteNotReady) || !strings.Contains(err.Error(), "observed generation") {
 		t.Fatalf("GetRoutes with a stale observedGeneration = %v, want ErrRouteNotReady", err)
 	}
+	if logLine(logs, "going on without its acceptance") {
+		t.Fatalf("warned before the timeout:\n%s", logs)
+	}
 	// a Gateway that never catches up (linkerd/linkerd2#14964) is waited
 	// for only AcceptanceTimeout, then the router goes on with a warning
 	if p, cw, _, err := NewGatewayAPIV1(later).GetRoutes(ctx, c); err != nil || p != 90 || cw != 10 {
-		t.Fatalf("GetRoutes a minute after the change with a stale observedGeneration = %d, %d, %v; want 90, 10", p, cw, err)
+		t.Fatalf("GetRoutes past the timeout with a stale observedGeneration = %d, %d, %v; want 90, 10", p, cw, err)
 	}
-	if !logLine(logs, `"level":"WARN"`, "HTTPRoute podinfo."+ns, "observed generation", "going on without its acceptance", `"canary":"podinfo.`+ns) {
+	if !logLine(logs, `"level":"warn"`, `"msg":"HTTPRoute podinfo.`+ns+`: parent `+ns+`/gw has observed generation`, "going on without its acceptance", `"canary":"podinfo.`+ns) {
 		t.Fatalf("no warning about the stale Gateway status in the logs:\n%s", logs)
 	}
 	acceptRoute(t, d, ns, "podinfo", metav1.ConditionTrue, current)

@@ -19,7 +19,7 @@ type IstioRouter struct {
 	Deps
 }
 
-var _ Router = (*IstioRouter)(nil)
+var _ BaselineRouter = (*IstioRouter)(nil)
 
 // The Istio objects are written as networking.istio.io/v1beta1, served
 // from Istio 1.5 on, the version Flagger writes.
@@ -31,10 +31,15 @@ var (
 // NewIstio returns the router of istio.
 func NewIstio(d Deps) Router { return &IstioRouter{Deps: d} }
 
-// Reconcile writes the DestinationRules and the VirtualService (at 100/0
-// when new), keeping the split of an existing VirtualService.
+// Reconcile writes the DestinationRules (of the baseline too, with
+// analysis.baseline) and the VirtualService (at 100/0 when new), keeping
+// the split of an existing VirtualService.
 func (r *IstioRouter) Reconcile(ctx context.Context, c *flaggerv1.Canary) error {
-	for _, host := range []string{primaryService(c), canaryService(c)} {
+	hosts := []string{primaryService(c), canaryService(c)}
+	if c.BaselineEnabled() {
+		hosts = append(hosts, c.BaselineServiceName())
+	}
+	for _, host := range hosts {
 		if err := r.destinationRule(ctx, c, host); err != nil {
 			return err
 		}
@@ -51,7 +56,27 @@ func (r *IstioRouter) SetRoutes(ctx context.Context, c *flaggerv1.Canary, primar
 	return r.write(ctx, c, &split{primary: primaryWeight, canary: canaryWeight, mirrored: mirrored})
 }
 
-// GetRoutes reads the first http route that names both destinations.
+// SetBaselineRoutes writes the weights, with a destination for the
+// baseline.
+func (r *IstioRouter) SetBaselineRoutes(ctx context.Context, c *flaggerv1.Canary, primaryWeight, canaryWeight, baselineWeight int) error {
+	if err := checkWeights(c, primaryWeight, canaryWeight, baselineWeight); err != nil {
+		return err
+	}
+	return r.write(ctx, c, &split{primary: primaryWeight, canary: canaryWeight, baseline: baselineWeight})
+}
+
+// GetBaselineRoute reads the baseline's weight.
+func (r *IstioRouter) GetBaselineRoute(ctx context.Context, c *flaggerv1.Canary) (int, error) {
+	u := newUnstructured(virtualServiceGVK, c.Namespace, c.ApexServiceName())
+	if err := fetch(ctx, r.Deps, u); err != nil {
+		return 0, err
+	}
+	s, _ := vsSplit(c, u)
+	return s.baseline, nil
+}
+
+// GetRoutes reads the first http (or tcp) route that names both
+// destinations, past the sticky routes.
 func (r *IstioRouter) GetRoutes(ctx context.Context, c *flaggerv1.Canary) (int, int, bool, error) {
 	u := newUnstructured(virtualServiceGVK, c.Namespace, c.ApexServiceName())
 	if err := fetch(ctx, r.Deps, u); err != nil {
@@ -59,7 +84,7 @@ func (r *IstioRouter) GetRoutes(ctx context.Context, c *flaggerv1.Canary) (int, 
 	}
 	s, ok := vsSplit(c, u)
 	if !ok {
-		return 0, 0, false, fmt.Errorf("VirtualService %s.%s has no http route to %s and %s: Reconcile writes it", u.GetName(), u.GetNamespace(), primaryService(c), canaryService(c))
+		return 0, 0, false, fmt.Errorf("VirtualService %s.%s has no route to %s and %s: Reconcile writes it", u.GetName(), u.GetNamespace(), primaryService(c), canaryService(c))
 	}
 	return s.primary, s.canary, s.mirrored, nil
 }
@@ -81,6 +106,9 @@ func (r *IstioRouter) Finalize(ctx context.Context, c *flaggerv1.Canary) error {
 }
 
 func (r *IstioRouter) write(ctx context.Context, c *flaggerv1.Canary, want *split) error {
+	if err := checkIstioTCP(c); err != nil {
+		return err
+	}
 	u := newUnstructured(virtualServiceGVK, c.Namespace, c.ApexServiceName())
 	return upsert(ctx, r.Deps, c, u, func() error {
 		s := split{primary: 100}
@@ -108,12 +136,20 @@ func (r *IstioRouter) destinationRule(ctx context.Context, c *flaggerv1.Canary, 
 	return upsert(ctx, r.Deps, c, u, func() error { return setSpec(u, spec) })
 }
 
-// vsSplit reads the weights of the first http route with both
-// destinations, and whether it mirrors to the canary.
+// vsSplit reads the weights of the first http route (tcp route for a TCP
+// service) with both destinations, skipping the sticky routes, the
+// baseline's weight, and whether it mirrors to the canary.
 func vsSplit(c *flaggerv1.Canary, u *unstructured.Unstructured) (split, bool) {
-	routes, _, _ := unstructured.NestedSlice(u.Object, "spec", "http")
+	kind := "http"
+	if istioTCPService(c) {
+		kind = "tcp"
+	}
+	routes, _, _ := unstructured.NestedSlice(u.Object, "spec", kind)
 	for _, h := range routes {
 		m, _ := h.(map[string]any)
+		if name, _ := m["name"].(string); name == istioStickyRoute || name == istioStickyRoutePrimary {
+			continue
+		}
 		s, found := split{}, 0
 		dests, _, _ := unstructured.NestedSlice(m, "route")
 		for _, d := range dests {
@@ -125,6 +161,8 @@ func vsSplit(c *flaggerv1.Canary, u *unstructured.Unstructured) (split, bool) {
 				s.primary, found = int(w), found+1
 			case canaryService(c):
 				s.canary, found = int(w), found+1
+			case c.BaselineServiceName():
+				s.baseline = int(w)
 			}
 		}
 		if found == 2 {

@@ -13,7 +13,18 @@ import (
 type virtualServiceSpec struct {
 	Hosts    []string    `json:"hosts,omitempty"`
 	Gateways []string    `json:"gateways,omitempty"`
-	HTTP     []istioHTTP `json:"http"`
+	HTTP     []istioHTTP `json:"http,omitempty"`
+	TCP      []istioTCP  `json:"tcp,omitempty"`
+}
+
+// istioTCP is a tcp route: L4 matches (ports only) and the split.
+type istioTCP struct {
+	Match []istioL4Match `json:"match,omitempty"`
+	Route []istioRoute   `json:"route"`
+}
+
+type istioL4Match struct {
+	Port uint32 `json:"port,omitempty"`
 }
 
 type istioHTTP struct {
@@ -32,6 +43,8 @@ type istioHTTP struct {
 type istioRoute struct {
 	Destination istioDestination `json:"destination"`
 	Weight      int64            `json:"weight"`
+	// Headers of a destination carry the session-affinity Set-Cookie.
+	Headers *flaggerv1.Headers `json:"headers,omitempty"`
 }
 
 type istioDestination struct {
@@ -73,24 +86,34 @@ type istioMatch struct {
 // virtualService builds the spec for the split s: one weighted http route
 // (named "primary", Flagger's name), and in A/B testing a first route with
 // analysis.match combined with service.match while the second keeps the
-// rest on the primary.
+// rest on the primary. With session affinity, sticky routes come first
+// while the canary gets traffic. A TCP service gets one tcp route instead.
 func virtualService(c *flaggerv1.Canary, s split) *virtualServiceSpec {
+	spec := &virtualServiceSpec{Hosts: istioHosts(c), Gateways: istioGateways(c)}
+	if istioTCPService(c) {
+		spec.TCP = []istioTCP{{Match: istioL4Matches(c), Route: istioRoutes(c, s.primary, s.canary)}}
+		return spec
+	}
 	base := istioBase(c)
 	weighted := base
 	weighted.Route = istioRoutes(c, s.primary, s.canary)
+	if s.baseline > 0 {
+		weighted.Route = append(weighted.Route, istioRoute{Destination: *istioTarget(c, c.BaselineServiceName()), Weight: int64(s.baseline)})
+	}
 	if s.mirrored {
 		weighted.Mirror = istioTarget(c, canaryService(c))
 		if a := c.Spec.Analysis; a != nil && a.MirrorWeight > 0 {
 			weighted.MirrorPercentage = &istioPercent{Value: int64(a.MirrorWeight)}
 		}
 	}
-	spec := &virtualServiceSpec{Hosts: istioHosts(c), Gateways: istioGateways(c), HTTP: []istioHTTP{weighted}}
 	if ab := abMatch(c); len(ab) > 0 {
 		weighted.Name = "canary"
 		weighted.Match = istioMatches(mergeMatches(ab, c.Spec.Service.Match))
 		base.Route = istioRoutes(c, 100, 0)
 		spec.HTTP = []istioHTTP{weighted, base}
+		return spec
 	}
+	spec.HTTP = append(istioSticky(c, s, &weighted), weighted)
 	return spec
 }
 

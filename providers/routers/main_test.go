@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
+	"github.com/warbler-dev/warbler/internal/logging"
 	"github.com/warbler-dev/warbler/internal/testenv"
 )
 
@@ -58,7 +59,7 @@ func testDeps(t testing.TB) (Deps, *logBuffer) {
 	return Deps{
 		Client: cl,
 		Scheme: cl.Scheme(),
-		Log:    slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Log:    logging.New(logs, slog.LevelDebug),
 	}, logs
 }
 

@@ -62,6 +62,9 @@ func (n *NGINXRouter) GetRoutes(ctx context.Context, c *flaggerv1.Canary) (int, 
 func (n *NGINXRouter) Finalize(context.Context, *flaggerv1.Canary) error { return nil }
 
 func (n *NGINXRouter) write(ctx context.Context, c *flaggerv1.Canary, want *split) error {
+	if a := c.Spec.Analysis; a != nil && a.Mirror {
+		return errNGINXMirror(c)
+	}
 	ing, err := n.canaryIngress(c)
 	if err != nil {
 		return err
@@ -189,4 +192,14 @@ func renameBackends(spec *networkingv1.IngressSpec, apex, canary string) {
 			rename(&spec.Rules[i].HTTP.Paths[j].Backend)
 		}
 	}
+}
+
+// errNGINXMirror refuses analysis.mirror. ingress-nginx mirrors with the
+// mirror-target annotation, but ignores every annotation other than the
+// canary ones on a canary Ingress: only the user's own Ingress could carry
+// it, and Warbler never changes that Ingress (nor does Flagger, which has
+// no NGINX mirroring). Silently skipping the mirror step would run a
+// blue/green analysis that tests nothing, so the canary is held instead.
+func errNGINXMirror(c *flaggerv1.Canary) error {
+	return fmt.Errorf("canary %s: analysis.mirror is not supported by provider nginx: ingress-nginx ignores mirror annotations on the canary Ingress, and Warbler does not change the Ingress of spec.ingressRef; remove analysis.mirror, or mirror with gatewayapi:v1 or istio", c.Key())
 }

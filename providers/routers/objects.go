@@ -57,7 +57,9 @@ func create(ctx context.Context, d Deps, c *flaggerv1.Canary, obj client.Object,
 		return err
 	}
 	stamp(c, obj)
-	if err := controllerutil.SetControllerReference(c, obj, d.Scheme); err != nil {
+	if obj.GetNamespace() == "" {
+		setAnnotation(obj, CreatedForAnnotation, string(c.UID))
+	} else if err := controllerutil.SetControllerReference(c, obj, d.Scheme); err != nil {
 		return fmt.Errorf("owner reference of %s: %w", describe(d, obj), err)
 	}
 	if err := d.Client.Create(ctx, obj); err != nil {
@@ -66,6 +68,12 @@ func create(ctx context.Context, d Deps, c *flaggerv1.Canary, obj client.Object,
 	d.log().Info(describe(d, obj)+" created", "canary", c.Key())
 	return nil
 }
+
+// CreatedForAnnotation holds, on a cluster-scoped object Warbler created
+// (Kuma's TrafficRoute), the UID of its Canary: Kubernetes lets no
+// namespaced object own a cluster-scoped one, so garbage collection cannot
+// delete it and the router's Finalize does.
+const CreatedForAnnotation = "warbler.dev/created-for"
 
 // takeOver accepts an object controlled by this Canary (created by Warbler
 // or by Flagger for the same Canary), and adopts one with no controller by
@@ -78,6 +86,13 @@ func takeOver(d Deps, c *flaggerv1.Canary, obj client.Object) error {
 		}
 		return fmt.Errorf("%s is controlled by %s %s, not by canary %s: Warbler takes over only objects that have no controller",
 			describe(d, obj), ref.Kind, ref.Name, c.Key())
+	}
+	if uid, ok := obj.GetAnnotations()[CreatedForAnnotation]; ok {
+		if uid == string(c.UID) {
+			return nil
+		}
+		return fmt.Errorf("%s was created by Warbler for another canary (UID %s), not for canary %s: give this canary another spec.service.name",
+			describe(d, obj), uid, c.Key())
 	}
 	if _, adopted := obj.GetAnnotations()[OriginalAnnotation]; adopted {
 		return nil
@@ -135,6 +150,9 @@ func describe(d Deps, obj client.Object) string {
 			kind = gvk.Kind
 		}
 	}
+	if obj.GetNamespace() == "" {
+		return kind + " " + obj.GetName()
+	}
 	return kind + " " + obj.GetName() + "." + obj.GetNamespace()
 }
 
@@ -152,10 +170,35 @@ func (d Deps) now() time.Time {
 	return time.Now()
 }
 
-// checkWeights rejects a split that is not two percentages adding up to 100.
-func checkWeights(c *flaggerv1.Canary, primary, canary int) error {
-	if primary < 0 || canary < 0 || primary+canary != 100 {
+// checkWeights rejects a split that is not percentages adding up to 100:
+// primary and canary, and the baseline when there is one.
+func checkWeights(c *flaggerv1.Canary, primary, canary int, baseline ...int) error {
+	b := 0
+	for _, w := range baseline {
+		b += w
+	}
+	if primary < 0 || canary < 0 || b < 0 || primary+canary+b != 100 {
+		if len(baseline) > 0 {
+			return fmt.Errorf("canary %s: weights %d/%d/%d are not valid: primary, canary and baseline weights are 0..100 and add up to 100", c.Key(), primary, canary, b)
+		}
 		return fmt.Errorf("canary %s: weights %d/%d are not valid: primary and canary weights are 0..100 and add up to 100", c.Key(), primary, canary)
 	}
 	return nil
+}
+
+// matchMirrorAffinity names the analysis settings of c that need HTTP
+// routing (A/B matches, mirroring, cookies), for routers that split by
+// weight only to refuse them.
+func matchMirrorAffinity(c *flaggerv1.Canary) []string {
+	var asked []string
+	if len(abMatch(c)) > 0 {
+		asked = append(asked, "analysis.match (A/B testing)")
+	}
+	if a := c.Spec.Analysis; a != nil && a.Mirror {
+		asked = append(asked, "analysis.mirror")
+	}
+	if affinity(c) != nil {
+		asked = append(asked, "analysis.sessionAffinity")
+	}
+	return asked
 }

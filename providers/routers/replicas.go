@@ -28,7 +28,7 @@ type ReplicaRatio struct {
 	Deps
 }
 
-var _ Router = (*ReplicaRatio)(nil)
+var _ BaselineRouter = (*ReplicaRatio)(nil)
 
 // NewReplicaRatio returns the replica-ratio router.
 func NewReplicaRatio(d Deps) Router { return &ReplicaRatio{Deps: d} }
@@ -39,24 +39,41 @@ const (
 	BaseReplicasAnnotation = "warbler.dev/base-replicas"
 	// WeightAnnotation on the apex EndpointSlice records the canary weight.
 	WeightAnnotation = "warbler.dev/canary-weight"
+	// BaselineWeightAnnotation on the apex EndpointSlice records the
+	// baseline's weight (analysis.baseline).
+	BaselineWeightAnnotation = "warbler.dev/baseline-weight"
 	// endpointSliceManager marks the slices Warbler owns, so the
 	// EndpointSlice controller leaves them alone.
 	endpointSliceManager = "warbler.dev"
 )
 
-// Reconcile keeps the apex EndpointSlice in step with the primary's and
-// canary's endpoints.
+// Reconcile keeps the apex EndpointSlice in step with the primary's,
+// canary's and baseline's endpoints.
 func (r *ReplicaRatio) Reconcile(ctx context.Context, c *flaggerv1.Canary) error {
-	_, w, _, err := r.GetRoutes(ctx, c)
+	w, b, err := r.weights(ctx, c)
 	if err != nil {
 		return err
 	}
-	return r.syncEndpoints(ctx, c, w)
+	return r.syncEndpoints(ctx, c, w, b)
 }
 
 // SetRoutes scales the primary and the canary to the ratio and updates the
 // apex endpoints.
 func (r *ReplicaRatio) SetRoutes(ctx context.Context, c *flaggerv1.Canary, primaryWeight, canaryWeight int, _ bool) error {
+	return r.split(ctx, c, primaryWeight, canaryWeight, 0)
+}
+
+// SetBaselineRoutes gives the baseline as many replicas as the canary, out
+// of the primary's: seed 001's layout of sampleapp, sampleapp-baseline and
+// sampleapp-canary behind one service.
+func (r *ReplicaRatio) SetBaselineRoutes(ctx context.Context, c *flaggerv1.Canary, primaryWeight, canaryWeight, baselineWeight int) error {
+	if err := checkWeights(c, primaryWeight, canaryWeight, baselineWeight); err != nil {
+		return err
+	}
+	return r.split(ctx, c, primaryWeight, canaryWeight, baselineWeight)
+}
+
+func (r *ReplicaRatio) split(ctx context.Context, c *flaggerv1.Canary, primaryWeight, canaryWeight, baselineWeight int) error {
 	primary, canary, err := r.deployments(ctx, c)
 	if err != nil {
 		return err
@@ -68,35 +85,60 @@ func (r *ReplicaRatio) SetRoutes(ctx context.Context, c *flaggerv1.Canary, prima
 		if err := r.setReplicas(ctx, primary, base, ""); err != nil {
 			return err
 		}
-		return r.syncEndpoints(ctx, c, 0)
+		return r.syncEndpoints(ctx, c, 0, 0)
 	}
 	canaryReplicas := int32(math.Ceil(float64(base) * float64(canaryWeight) / 100))
 	canaryReplicas = min(max(canaryReplicas, 1), base)
 	primaryReplicas := base - canaryReplicas
+	if baselineWeight > 0 {
+		baseline, err := r.deployment(ctx, c.Namespace, c.BaselineName())
+		if err != nil {
+			return err
+		}
+		if err := r.setReplicas(ctx, baseline, canaryReplicas, "-"); err != nil {
+			return err
+		}
+		primaryReplicas -= canaryReplicas
+	}
 	if primaryWeight > 0 {
 		primaryReplicas = max(primaryReplicas, 1)
 	}
 	if err := r.setReplicas(ctx, canary, canaryReplicas, "-"); err != nil {
 		return err
 	}
-	if err := r.setReplicas(ctx, primary, primaryReplicas, strconv.Itoa(int(base))); err != nil {
+	if err := r.setReplicas(ctx, primary, max(primaryReplicas, 0), strconv.Itoa(int(base))); err != nil {
 		return err
 	}
-	return r.syncEndpoints(ctx, c, canaryWeight)
+	return r.syncEndpoints(ctx, c, canaryWeight, baselineWeight)
 }
 
-// GetRoutes reads the weight recorded on the apex EndpointSlice.
+// GetRoutes reads the weights recorded on the apex EndpointSlice.
 func (r *ReplicaRatio) GetRoutes(ctx context.Context, c *flaggerv1.Canary) (int, int, bool, error) {
+	w, b, err := r.weights(ctx, c)
+	return 100 - w - b, w, false, err
+}
+
+// GetBaselineRoute reads the baseline's weight recorded on the apex
+// EndpointSlice.
+func (r *ReplicaRatio) GetBaselineRoute(ctx context.Context, c *flaggerv1.Canary) (int, error) {
+	_, b, err := r.weights(ctx, c)
+	return b, err
+}
+
+// weights reads the canary's and the baseline's weights recorded on the
+// apex EndpointSlice.
+func (r *ReplicaRatio) weights(ctx context.Context, c *flaggerv1.Canary) (canary, baseline int, err error) {
 	var s discoveryv1.EndpointSlice
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: sliceName(c)}, &s)
+	err = r.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: sliceName(c)}, &s)
 	if apierrors.IsNotFound(err) {
-		return 100, 0, false, nil
+		return 0, 0, nil
 	}
 	if err != nil {
-		return 0, 0, false, err
+		return 0, 0, err
 	}
-	w, _ := strconv.Atoi(s.Annotations[WeightAnnotation])
-	return 100 - w, w, false, nil
+	canary, _ = strconv.Atoi(s.Annotations[WeightAnnotation])
+	baseline, _ = strconv.Atoi(s.Annotations[BaselineWeightAnnotation])
+	return canary, baseline, nil
 }
 
 // Finalize restores the primary to its full replica count.
@@ -109,14 +151,23 @@ func (r *ReplicaRatio) Finalize(ctx context.Context, c *flaggerv1.Canary) error 
 }
 
 func (r *ReplicaRatio) deployments(ctx context.Context, c *flaggerv1.Canary) (*appsv1.Deployment, *appsv1.Deployment, error) {
-	var primary, canary appsv1.Deployment
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.PrimaryName()}, &primary); err != nil {
-		return nil, nil, fmt.Errorf("reading primary %s.%s: %w", c.PrimaryName(), c.Namespace, err)
+	primary, err := r.deployment(ctx, c.Namespace, c.PrimaryName())
+	if err != nil {
+		return nil, nil, err
 	}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.TargetRef.Name}, &canary); err != nil {
-		return nil, nil, fmt.Errorf("reading deployment %s.%s: %w", c.Spec.TargetRef.Name, c.Namespace, err)
+	canary, err := r.deployment(ctx, c.Namespace, c.Spec.TargetRef.Name)
+	if err != nil {
+		return nil, nil, err
 	}
-	return &primary, &canary, nil
+	return primary, canary, nil
+}
+
+func (r *ReplicaRatio) deployment(ctx context.Context, ns, name string) (*appsv1.Deployment, error) {
+	var d appsv1.Deployment
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &d); err != nil {
+		return nil, fmt.Errorf("reading deployment %s.%s: %w", name, ns, err)
+	}
+	return &d, nil
 }
 
 // baseReplicas is the primary's replica count before the run started.
@@ -157,13 +208,16 @@ func (r *ReplicaRatio) setReplicas(ctx context.Context, d *appsv1.Deployment, n 
 func sliceName(c *flaggerv1.Canary) string { return c.ApexServiceName() + "-warbler" }
 
 // syncEndpoints writes the apex EndpointSlice: the primary's endpoints, plus
-// the canary's when the weight is above zero.
-func (r *ReplicaRatio) syncEndpoints(ctx context.Context, c *flaggerv1.Canary, weight int) error {
+// the canary's and the baseline's when their weight is above zero.
+func (r *ReplicaRatio) syncEndpoints(ctx context.Context, c *flaggerv1.Canary, weight, baseline int) error {
 	apex, primary, canary := c.ServiceNames()
 	want := discoveryv1.EndpointSlice{AddressType: discoveryv1.AddressTypeIPv4}
 	sources := []string{primary}
 	if weight > 0 {
 		sources = append(sources, canary)
+	}
+	if baseline > 0 {
+		sources = append(sources, c.BaselineServiceName())
 	}
 	for _, svc := range sources {
 		var list discoveryv1.EndpointSliceList
@@ -186,7 +240,7 @@ func (r *ReplicaRatio) syncEndpoints(ctx context.Context, c *flaggerv1.Canary, w
 		s := want.DeepCopy()
 		s.ObjectMeta = metav1.ObjectMeta{Namespace: c.Namespace, Name: sliceName(c),
 			Labels:      map[string]string{discoveryv1.LabelServiceName: apex, discoveryv1.LabelManagedBy: endpointSliceManager},
-			Annotations: map[string]string{WeightAnnotation: strconv.Itoa(weight)}}
+			Annotations: weightAnnotations(weight, baseline)}
 		if err := controllerutil.SetControllerReference(c, s, r.Scheme); err != nil {
 			return err
 		}
@@ -197,14 +251,24 @@ func (r *ReplicaRatio) syncEndpoints(ctx context.Context, c *flaggerv1.Canary, w
 	}
 	upd := have.DeepCopy()
 	upd.Endpoints, upd.Ports = want.Endpoints, want.Ports
-	if upd.Annotations == nil {
-		upd.Annotations = map[string]string{}
+	upd.Annotations = merged(upd.Annotations, weightAnnotations(weight, baseline))
+	if baseline == 0 {
+		delete(upd.Annotations, BaselineWeightAnnotation)
 	}
-	upd.Annotations[WeightAnnotation] = strconv.Itoa(weight)
-	if upd.Annotations[WeightAnnotation] == have.Annotations[WeightAnnotation] && equalEndpoints(have.Endpoints, upd.Endpoints) && len(have.Ports) == len(upd.Ports) {
+	if maps.Equal(upd.Annotations, have.Annotations) && equalEndpoints(have.Endpoints, upd.Endpoints) && len(have.Ports) == len(upd.Ports) {
 		return nil
 	}
 	return r.Client.Update(ctx, upd)
+}
+
+// weightAnnotations record the weights on the apex EndpointSlice; the
+// baseline's only while it has one.
+func weightAnnotations(weight, baseline int) map[string]string {
+	a := map[string]string{WeightAnnotation: strconv.Itoa(weight)}
+	if baseline > 0 {
+		a[BaselineWeightAnnotation] = strconv.Itoa(baseline)
+	}
+	return a
 }
 
 func equalEndpoints(a, b []discoveryv1.Endpoint) bool {

@@ -1,8 +1,9 @@
 // Package routers moves traffic between a canary's primary and canary
 // workloads: the ClusterIP services every provider needs, and one Router per
 // mesh or gateway (Kubernetes services, Gateway API HTTPRoute, SMI
-// TrafficSplit, Emissary Mapping, Istio VirtualService, NGINX canary
-// Ingress).
+// TrafficSplit, Emissary Mapping, Istio VirtualService, NGINX and skipper
+// canary Ingresses, Contour HTTPProxy, Gloo RouteTable, TraefikService, Kuma
+// TrafficRoute and MeshHTTPRoute, APISIX canary ApisixRoute).
 //
 // Routers read through the controller's cache and write only the objects
 // they own. They never read metrics or call webhooks.
@@ -38,6 +39,20 @@ type Router interface {
 	Finalize(ctx context.Context, c *flaggerv1.Canary) error
 }
 
+// BaselineRouter is a Router that can also send a share of the traffic to
+// the baseline, <svc>-baseline (analysis.baseline): the routers that split
+// three ways implement it. Reconcile keeps the baseline's share, and
+// SetRoutes, which knows two sides, removes it.
+type BaselineRouter interface {
+	Router
+	// SetBaselineRoutes sends primaryWeight% to the primary,
+	// canaryWeight% to the canary and baselineWeight% to the baseline;
+	// the three add up to 100.
+	SetBaselineRoutes(ctx context.Context, c *flaggerv1.Canary, primaryWeight, canaryWeight, baselineWeight int) error
+	// GetBaselineRoute reads the baseline's share back.
+	GetBaselineRoute(ctx context.Context, c *flaggerv1.Canary) (int, error)
+}
+
 // ErrRouteNotReady: the traffic object exists but is not (yet) accepted by
 // its implementation, for example an HTTPRoute whose Gateway has not
 // reconciled the latest generation. The tick waits; no check fails.
@@ -59,10 +74,11 @@ type Deps struct {
 	// IngressClass, when set, is written to generated ingress objects.
 	IngressClass string
 	// AcceptanceTimeout bounds how long GetRoutes of the gatewayapi router
-	// reports ErrRouteNotReady while a parent Gateway has not reported on
-	// the latest change of an HTTPRoute; past it the router logs a warning
-	// and goes on, for implementations that never write route status.
-	// Zero means 30s.
+	// reports ErrRouteNotReady while a parent Gateway's status of an
+	// HTTPRoute is for an older generation than Warbler's last change;
+	// past it the router logs a warning and goes on, for implementations
+	// that stop updating route status. A parent with no status at all is
+	// not waited for. Zero means 30s.
 	AcceptanceTimeout time.Duration
 	// Now is the routers' clock; nil means time.Now.
 	Now func() time.Time

@@ -53,6 +53,12 @@ func (s *Services) ReconcileCanaryAndPrimary(ctx context.Context, c *flaggerv1.C
 	return s.reconcile(ctx, c, primary, map[string]string{sel.Label: sel.Value + flaggerv1.PrimarySuffix}, c.Spec.Service.Primary, sel)
 }
 
+// ReconcileBaseline creates or updates <svc>-baseline, which selects the
+// baseline's pods (analysis.baseline).
+func (s *Services) ReconcileBaseline(ctx context.Context, c *flaggerv1.Canary, sel Selector) error {
+	return s.reconcile(ctx, c, c.BaselineServiceName(), map[string]string{sel.Label: sel.Value + flaggerv1.BaselineSuffix}, nil, sel)
+}
+
 // ReconcileApex creates or updates <svc>. It selects the primary's pods, or
 // nothing when selector is nil (the replica-ratio router fills its
 // endpoints). A Service that a user created is taken over: its ports and

@@ -3,6 +3,7 @@ package routers
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -19,7 +20,7 @@ type SMIRouter struct {
 	version string
 }
 
-var _ Router = (*SMIRouter)(nil)
+var _ BaselineRouter = (*SMIRouter)(nil)
 
 // NewSMIV1alpha1 returns the router of smi:v1alpha1 and linkerd (Flagger
 // routes linkerd with v1alpha1, the version Linkerd's CRD serves).
@@ -57,6 +58,24 @@ func (r *SMIRouter) SetRoutes(ctx context.Context, c *flaggerv1.Canary, primaryW
 	return r.write(ctx, c, &split{primary: primaryWeight, canary: canaryWeight})
 }
 
+// SetBaselineRoutes writes the weights, with a backend for the baseline.
+func (r *SMIRouter) SetBaselineRoutes(ctx context.Context, c *flaggerv1.Canary, primaryWeight, canaryWeight, baselineWeight int) error {
+	if err := checkWeights(c, primaryWeight, canaryWeight, baselineWeight); err != nil {
+		return err
+	}
+	return r.write(ctx, c, &split{primary: primaryWeight, canary: canaryWeight, baseline: baselineWeight})
+}
+
+// GetBaselineRoute reads the weight of the baseline backend.
+func (r *SMIRouter) GetBaselineRoute(ctx context.Context, c *flaggerv1.Canary) (int, error) {
+	u := r.object(c)
+	if err := fetch(ctx, r.Deps, u); err != nil {
+		return 0, err
+	}
+	s, err := r.split(c, u)
+	return s.baseline, err
+}
+
 // GetRoutes reads the weights of the primary and canary backends.
 func (r *SMIRouter) GetRoutes(ctx context.Context, c *flaggerv1.Canary) (int, int, bool, error) {
 	u := r.object(c)
@@ -77,7 +96,7 @@ func (r *SMIRouter) Finalize(ctx context.Context, c *flaggerv1.Canary) error {
 
 func (r *SMIRouter) write(ctx context.Context, c *flaggerv1.Canary, want *split) error {
 	if len(abMatch(c)) > 0 {
-		return fmt.Errorf("canary %s: analysis.match (A/B testing) is not supported by provider smi:%s; use gatewayapi:v1, istio, nginx or emissary", c.Key(), r.version)
+		return fmt.Errorf("canary %s: analysis.match (A/B testing) is not supported by the SMI TrafficSplit router (smi:%s, as in Flagger): a TrafficSplit only weighs backends; use gatewayapi:v1 (Linkerd 2.12+ reads HTTPRoutes), istio, nginx or emissary", c.Key(), r.version)
 	}
 	u := r.object(c)
 	return upsert(ctx, r.Deps, c, u, func() error {
@@ -91,17 +110,22 @@ func (r *SMIRouter) write(ctx context.Context, c *flaggerv1.Canary, want *split)
 	})
 }
 
-// spec lists the canary first and the primary second, as Flagger does; the
-// service is hosts[0] or the apex service.
+// spec lists the canary first and the primary second, as Flagger does,
+// then the baseline while it has a share; the service is hosts[0] or the
+// apex service.
 func (r *SMIRouter) spec(c *flaggerv1.Canary, s split) *trafficSplitSpec {
 	apex, primary, canary := c.ServiceNames()
 	if len(c.Spec.Service.Hosts) > 0 {
 		apex = c.Spec.Service.Hosts[0]
 	}
-	return &trafficSplitSpec{Service: apex, Backends: []splitBackend{
+	spec := &trafficSplitSpec{Service: apex, Backends: []splitBackend{
 		{Service: canary, Weight: r.weight(s.canary)},
 		{Service: primary, Weight: r.weight(s.primary)},
 	}}
+	if s.baseline > 0 {
+		spec.Backends = append(spec.Backends, splitBackend{Service: c.BaselineServiceName(), Weight: r.weight(s.baseline)})
+	}
+	return spec
 }
 
 func (r *SMIRouter) weight(w int) any {
@@ -130,8 +154,15 @@ func (r *SMIRouter) split(c *flaggerv1.Canary, u *unstructured.Unstructured) (sp
 	if !hasP || !hasC {
 		return split{}, fmt.Errorf("TrafficSplit %s.%s has no backends %s and %s: Reconcile writes them", u.GetName(), u.GetNamespace(), primary, canary)
 	}
-	p, cw := percentages(weights[primary], weights[canary])
-	return split{primary: p, canary: cw}, nil
+	// weights are relative: the baseline's counts in the whole
+	b := weights[c.BaselineServiceName()]
+	p, cw := percentages(weights[primary]+b, weights[canary])
+	bw := 0
+	if total := weights[primary] + weights[canary] + b; b > 0 && total > 0 {
+		bw = int(math.Round(100 * b / total))
+		p -= bw
+	}
+	return split{primary: p, canary: cw, baseline: bw}, nil
 }
 
 func (r *SMIRouter) object(c *flaggerv1.Canary) *unstructured.Unstructured {

@@ -26,6 +26,14 @@ two releases of the same name in different namespaces do not collide.
 {{- printf "%s-%s" (include "warbler.fullname" .) .Release.Namespace }}
 {{- end }}
 
+{{/*
+The ConfigMap on which the controller publishes its -mesh-provider for
+kubectl canary.
+*/}}
+{{- define "warbler.clientConfigName" -}}
+{{- printf "%s-config" (include "warbler.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "warbler.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -157,4 +165,46 @@ serve the ClusterRole and, with `namespace` set, the Role.
 - apiGroups: ["networking.k8s.io"]
   resources: ["ingresses"]
   verbs: ["get", "list", "watch", "create", "update", "patch"]
+# Knative Service targets: the knative router writes their traffic and
+# the primary-revision annotation; revisions tell readiness.
+- apiGroups: ["serving.knative.dev"]
+  resources: ["services"]
+  verbs: ["get", "list", "watch", "update", "patch"]
+- apiGroups: ["serving.knative.dev"]
+  resources: ["revisions"]
+  verbs: ["get", "list", "watch"]
+# KEDA: "<so>-primary", and pausing the target's ScaledObject.
+- apiGroups: ["keda.sh"]
+  resources: ["scaledobjects"]
+  verbs: ["get", "list", "watch", "create", "update", "patch"]
+- apiGroups: ["projectcontour.io"]
+  resources: ["httpproxies"]
+  verbs: ["get", "list", "watch", "create", "update", "patch"]
+- apiGroups: ["gateway.solo.io"]
+  resources: ["routetables"]
+  verbs: ["get", "list", "watch", "create", "update", "patch"]
+- apiGroups: ["gloo.solo.io"]
+  resources: ["upstreams"]
+  verbs: ["get", "list", "watch", "create", "update", "patch"]
+- apiGroups: ["traefik.io"]
+  resources: ["traefikservices"]
+  verbs: ["get", "list", "watch", "create", "update", "patch"]
+# Kuma's TrafficRoute is cluster-scoped: no owner reference can delete it,
+# so the router's Finalize does.
+- apiGroups: ["kuma.io"]
+  resources: ["trafficroutes"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["kuma.io"]
+  resources: ["meshhttproutes"]
+  verbs: ["get", "list", "watch", "create", "update", "patch"]
+- apiGroups: ["apisix.apache.org"]
+  resources: ["apisixroutes"]
+  verbs: ["get", "list", "watch", "create", "update", "patch"]
+# The keptn metric provider reads KeptnMetrics and runs Analyses.
+- apiGroups: ["metrics.keptn.sh"]
+  resources: ["keptnmetrics"]
+  verbs: ["get"]
+- apiGroups: ["metrics.keptn.sh"]
+  resources: ["analyses"]
+  verbs: ["get", "create", "delete"]
 {{- end }}

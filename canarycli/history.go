@@ -24,19 +24,26 @@ func (a *App) historyCmd() *command {
 	var metric string
 	var release int
 	return &command{
-		name: "history", args: "CANARY [--release N [--metric NAME]] [-o json|yaml]", minArgs: 1, maxArgs: 1, output: true,
+		name: "history", args: "CANARY [--release N] [--metric NAME] [-o json|yaml]", minArgs: 1, maxArgs: 1, output: true,
 		summary: "show a canary's last releases (revision, images, outcome and why, who promoted or aborted), or with --release N that release's metric checks",
 		flags: func(fs *flag.FlagSet) {
 			fs.IntVar(&release, "release", 0, "show the checks of this release (its number in the RELEASE column)")
-			fs.StringVar(&metric, "metric", "", "with --release, only this metric's checks")
+			fs.StringVar(&metric, "metric", "", "only this metric's checks, of --release N or else of the latest release")
 		},
 		run: func(ctx context.Context, args []string) error {
-			if metric != "" && release == 0 {
-				return usagef("--metric needs --release N")
+			if release < 0 {
+				return usagef("--release %d: want a release number from the RELEASE column (1 or more)", release)
 			}
 			_, c, err := a.canary(ctx, args[0])
 			if err != nil {
 				return err
+			}
+			if metric != "" && release == 0 {
+				// a metric's checks without a release: those of the latest
+				if len(c.Status.History) == 0 {
+					return fmt.Errorf("canary %s has no releases in its history yet: --metric %s has no checks to show", c.Key(), metric)
+				}
+				release = c.Status.History[len(c.Status.History)-1].ID
 			}
 			if release == 0 {
 				return a.showReleases(c)

@@ -4,7 +4,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 )
@@ -97,14 +103,11 @@ func (a *App) releaseState(ctx context.Context, cl *cluster, c *flaggerv1.Canary
 		where += ", suspended"
 	}
 	ref := c.Spec.TargetRef
-	target, err := getWorkload(ctx, cl, ref.Kind, c.Namespace, ref.Name)
+	gen, err := targetGeneration(ctx, cl, c)
 	if err != nil {
 		return false, where, err
 	}
-	if target == nil {
-		return false, where, fmt.Errorf("canary %s: its target %s %s is not found", c.Key(), ref.Kind, ref.Name)
-	}
-	if gen := target.obj.GetGeneration(); st.ObservedTargetGeneration > 0 && gen > st.ObservedTargetGeneration {
+	if st.ObservedTargetGeneration > 0 && gen > st.ObservedTargetGeneration {
 		return false, fmt.Sprintf("%s; the controller has not seen generation %d of %s %s yet", where, gen, ref.Kind, ref.Name), nil
 	}
 	if v := c.Annotations[flaggerv1.RequestAnnotation]; v != "" {
@@ -141,4 +144,24 @@ func (a *App) statusOutcome(c *flaggerv1.Canary) error {
 		return errReported
 	}
 	return nil
+}
+
+// targetGeneration reads the metadata.generation of the canary's target,
+// whatever its kind (Deployment, DaemonSet, Service, Knative Service).
+func targetGeneration(ctx context.Context, cl *cluster, c *flaggerv1.Canary) (int64, error) {
+	ref := c.Spec.TargetRef
+	apiVersion := ref.APIVersion
+	if apiVersion == "" {
+		apiVersion = "apps/v1"
+	}
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(schema.FromAPIVersionAndKind(apiVersion, ref.Kind))
+	err := cl.client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: ref.Name}, m)
+	if apierrors.IsNotFound(err) {
+		return 0, fmt.Errorf("canary %s: its target %s %s is not found", c.Key(), ref.Kind, ref.Name)
+	}
+	if err != nil {
+		return 0, explainAPIError(fmt.Errorf("reading %s %s.%s: %w", strings.ToLower(ref.Kind), ref.Name, c.Namespace, err), cl.config.Host)
+	}
+	return m.GetGeneration(), nil
 }

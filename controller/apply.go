@@ -60,7 +60,7 @@ func (t *tick) apply(ctx context.Context, d analysis.Decision) error {
 	}
 	writeStatus(t.c, d.Status, t.now)
 	// after this tick's own scaling; a lagging cache never lowers it
-	t.c.Status.ObservedTargetGeneration = max(t.c.Status.ObservedTargetGeneration, t.target.obj.GetGeneration())
+	t.c.Status.ObservedTargetGeneration = max(t.c.Status.ObservedTargetGeneration, t.targetGeneration())
 	if !equality.Semantic.DeepEqual(t.c.Status, t.orig.Status) {
 		if err := t.patchStatus(ctx); err != nil {
 			return err

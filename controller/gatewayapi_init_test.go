@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +24,8 @@ func TestGatewayAPIWithoutGatewayStatus(t *testing.T) {
 	setImage(t, ns, "podinfo", imageV2)
 	var weights []int
 	waitPhase(t, ns, "podinfo", flaggerv1.CanaryPhaseSucceeded, 90*time.Second, &weights)
-	if msg := getCanary(t, ns, "podinfo").Status.Message; msg != "" {
-		t.Errorf("status message %q after the release, want none", msg)
+	// it ends as any release does, with nothing said about route acceptance
+	if st := getCanary(t, ns, "podinfo").Status; st.Reason != flaggerv1.ReasonPromoted || strings.Contains(st.Message, "HTTPRoute") {
+		t.Errorf("status after the release: reason %q, message %q; want %s and no word of the HTTPRoute", st.Reason, st.Message, flaggerv1.ReasonPromoted)
 	}
 }

@@ -24,10 +24,16 @@ type knativeTarget struct {
 	t       *tick
 	latest  string
 	primary string
+	gen     int64
+	image   []string
 	ready   [2]analysis.Readiness // primary, canary
 }
 
 var knativeRevisionGVK = schema.GroupVersionKind{Group: "serving.knative.dev", Version: "v1", Kind: "Revision"}
+
+func (k *knativeTarget) generation() int64 { return k.gen }
+
+func (k *knativeTarget) images() []string { return k.image }
 
 func (k *knativeTarget) find(ctx context.Context) (string, error) {
 	c := k.t.c
@@ -38,6 +44,16 @@ func (k *knativeTarget) find(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("knative service %s.%s %w (spec.targetRef)", c.Spec.TargetRef.Name, c.Namespace, errTargetMissing)
 		}
 		return "", fmt.Errorf("reading knative service %s.%s: %w", c.Spec.TargetRef.Name, c.Namespace, err)
+	}
+	k.gen = svc.GetGeneration()
+	k.image = nil
+	containers, _, _ := unstructured.NestedSlice(svc.Object, "spec", "template", "spec", "containers")
+	for _, ct := range containers {
+		if m, ok := ct.(map[string]any); ok {
+			if img, ok := m["image"].(string); ok {
+				k.image = append(k.image, img)
+			}
+		}
 	}
 	k.latest, _, _ = unstructured.NestedString(svc.Object, "status", "latestCreatedRevisionName")
 	if k.latest == "" {

@@ -29,6 +29,11 @@ type serviceTarget struct {
 	primary *corev1.Service
 }
 
+func (s *serviceTarget) generation() int64 { return s.target.Generation }
+
+// images: a Service runs none of its own.
+func (s *serviceTarget) images() []string { return nil }
+
 func (s *serviceTarget) find(ctx context.Context) (string, error) {
 	c := s.t.c
 	s.target, s.primary = &corev1.Service{}, &corev1.Service{}

@@ -28,6 +28,11 @@ type objectTarget interface {
 	// find reads the target and its primary; a missing target wraps
 	// errTargetMissing. It returns the target's revision.
 	find(ctx context.Context) (string, error)
+	// generation is the target's metadata.generation, as read by find.
+	generation() int64
+	// images are those of the target's containers (none for a Service),
+	// for the release history.
+	images() []string
 	// created tells whether the primary exists.
 	created() bool
 	// ensure creates or corrects what the release relies on, before the
@@ -71,6 +76,8 @@ func checkTarget(c *flaggerv1.Canary, provider string) error {
 		return &analysis.SpecError{Field: "spec.provider", Msg: fmt.Sprintf("a Knative Service target (%s) needs provider knative, not %q", knativeAPIVersion, provider)}
 	case !isKnative(ref) && provider == routers.Knative:
 		return &analysis.SpecError{Field: "spec.targetRef", Msg: fmt.Sprintf("provider knative needs a Knative Service target (apiVersion %s, kind Service), not %s %s", knativeAPIVersion, ref.APIVersion, ref.Kind)}
+	case ref.Kind == "Service" && c.BaselineEnabled():
+		return &analysis.SpecError{Field: "spec.analysis.baseline", Msg: "a baseline is a copy of the primary Deployment: a Service target has none; compare against: Primary instead"}
 	case ref.Kind == "Service" && c.Spec.AutoscalerRef != nil:
 		return &analysis.SpecError{Field: "spec.autoscalerRef", Msg: "a Service target has no pods of Warbler's to scale; remove autoscalerRef (Knative scales its revisions itself)"}
 	case ref.Kind == "Service" && !isKnative(ref) && c.Spec.Service.Name != "" && c.Spec.Service.Name != ref.Name:

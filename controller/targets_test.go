@@ -278,6 +278,11 @@ func TestKnativeRelease(t *testing.T) {
 	if split, primary := k.traffic(); split != [2]int{100, 0} || primary != "podinfo-00002" {
 		t.Errorf("after the rollback the Knative Service routes %v with primary revision %q, want 100/0 on podinfo-00002", split, primary)
 	}
+	// both releases are in the history, with the Knative Service's image
+	if h := getCanary(t, ns, "podinfo").Status.History; len(h) != 2 || h[0].Outcome != flaggerv1.ReleaseSucceeded ||
+		h[1].Outcome != flaggerv1.ReleaseFailed || !slices.Equal(h[1].Images, []string{"ghcr.io/stefanprodan/podinfo:6.0.1"}) {
+		t.Errorf("release history %+v, want a promotion then a rollback of ghcr.io/stefanprodan/podinfo:6.0.1", h)
+	}
 
 	if err := env.Client.Delete(context.Background(), getCanary(t, ns, "podinfo")); err != nil {
 		t.Fatal(err)

@@ -164,6 +164,15 @@ func (t *tick) routerDeps() routers.Deps {
 		AcceptanceTimeout: t.r.Options.RouteAcceptanceTimeout, Now: t.r.Now}
 }
 
+// targetGeneration is the metadata.generation of the target, workload or
+// not.
+func (t *tick) targetGeneration() int64 {
+	if t.obj != nil {
+		return t.obj.generation()
+	}
+	return t.target.obj.GetGeneration()
+}
+
 // findTarget reads the target and the primary, the selector label, and the
 // tracked configs.
 // errTargetMissing is the error of a Canary whose targetRef names no object.
@@ -259,7 +268,7 @@ func (t *tick) createPrimary(ctx context.Context) error {
 // observe gathers what the analysis decides from, all from the cache.
 func (t *tick) observe(ctx context.Context) (analysis.Observations, error) {
 	obs := analysis.Observations{
-		Revision: t.rev, Images: images(*t.target.template), Configs: t.configs,
+		Revision: t.rev, Configs: t.configs,
 		Deleting: t.c.DeletionTimestamp != nil, Hooks: map[analysis.HookType][]analysis.HookResult{},
 		Request: pendingRequest(t.c),
 	}
@@ -274,9 +283,11 @@ func (t *tick) observe(ctx context.Context) (analysis.Observations, error) {
 	deadline := progressDeadline(t.c)
 	key := t.c.Spec.TargetRef.Name + "." + t.c.Namespace
 	if t.obj != nil {
+		obs.Images = t.obj.images()
 		obs.PrimaryReady, obs.CanaryReady = t.obj.readiness()
 		obs.TargetMatchesPrimary = t.obj.matchesPrimary()
 	} else {
+		obs.Images = images(*t.target.template)
 		obs.PrimaryReady = readiness(t.primary, primaryThreshold, deadline, t.now, t.c.PrimaryName()+"."+t.c.Namespace)
 		obs.CanaryReady = readiness(t.target, canaryThreshold, deadline, t.now, "canary "+strings.ToLower(t.target.kind)+" "+key)
 		obs.TargetMatchesPrimary = t.matchesPrimary()

@@ -18,8 +18,7 @@ import (
 
 // canaryView is the page of one canary and its release. The page shows
 // its sections in this order: summary, actions, timeline (weight and
-// checks), webhooks, events. A release-history section is one more field
-// here, filled in canaryView, and one more writer called by write.
+// checks of the latest release), release history, webhooks, events.
 type canaryView struct {
 	listRow
 	Key          string
@@ -32,6 +31,10 @@ type canaryView struct {
 
 	WeightPlot *plot
 	CheckPlots []*plot
+	// Release is the release the timeline shows ("" before the first).
+	Release string
+
+	History []historyRow
 
 	Webhooks    []webhookRow
 	Events      []eventRow
@@ -54,6 +57,17 @@ type webhookRow struct {
 	LastWarning                           bool
 }
 
+// historyRow is one release of status.history.
+type historyRow struct {
+	ID                         int
+	Revision, Images           string
+	Started, Duration, Outcome string
+	Reason, Message            string
+	HighestWeight              int
+	FailedChecks               int
+	Requests                   string
+}
+
 // eventRow is one event of the canary.
 type eventRow struct {
 	Time, Age, Type, Message string
@@ -73,12 +87,12 @@ func (s *Server) canaryPage(w http.ResponseWriter, r *http.Request) {
 	s.page(w, http.StatusOK, pageData{Title: v.Key, Live: canaryURL(ns, name) + "/live"}, v.write)
 }
 
-// write writes the page's sections in order. A release-history section
-// is one more method called here.
+// write writes the page's sections in order.
 func (v *canaryView) write(h *hw) {
 	v.writeSummary(h)
 	v.writeActions(h)
 	v.writeTimeline(h)
+	v.writeHistory(h)
 	v.writeWebhooks(h)
 	v.writeEvents(h)
 }
@@ -140,7 +154,8 @@ func (v *canaryView) writeActions(h *hw) {
 }
 
 func (v *canaryView) writeTimeline(h *hw) {
-	h.raw(`<section class="timeline" id="timeline"><h2>Release timeline</h2>`)
+	h.raw(`<section class="timeline" id="timeline">`)
+	h.el("h2", "Release timeline"+v.Release)
 	h.plot(v.WeightPlot)
 	for _, p := range v.CheckPlots {
 		h.plot(p)
@@ -149,6 +164,67 @@ func (v *canaryView) writeTimeline(h *hw) {
 		h.el("p", "No metric checks recorded in status.checks.", "class", "empty")
 	}
 	h.raw("</section>\n")
+}
+
+func (v *canaryView) writeHistory(h *hw) {
+	h.raw(`<section class="history" id="history"><h2>Release history</h2>`)
+	if len(v.History) == 0 {
+		h.el("p", "No release recorded in status.history yet.", "class", "empty")
+		h.raw("</section>\n")
+		return
+	}
+	h.raw("<table><thead><tr><th>#</th><th>Revision</th><th>Images</th><th>Started</th><th>Took</th><th>Outcome</th>" +
+		"<th>Reason</th><th>Highest weight</th><th>Failed checks</th><th>Requests</th></tr></thead><tbody>")
+	for _, r := range v.History {
+		h.open("tr", "class", "release "+r.Outcome, "data-id", strconv.Itoa(r.ID))
+		h.el("td", strconv.Itoa(r.ID))
+		h.el("td", r.Revision, "class", "revision")
+		h.el("td", r.Images)
+		h.el("td", r.Started)
+		h.el("td", r.Duration)
+		h.el("td", r.Outcome, "class", "outcome")
+		h.open("td", "class", "message")
+		h.text(r.Reason)
+		if r.Message != "" {
+			h.text(" ")
+			h.el("small", r.Message)
+		}
+		h.close("td")
+		h.el("td", strconv.Itoa(r.HighestWeight))
+		h.el("td", strconv.Itoa(r.FailedChecks))
+		h.el("td", r.Requests)
+		h.raw("</tr>")
+	}
+	h.raw("</tbody></table></section>\n")
+}
+
+// historyRows lists the releases of status.history, newest first.
+func historyRows(c *flaggerv1.Canary, now time.Time) []historyRow {
+	var out []historyRow
+	for i := len(c.Status.History) - 1; i >= 0; i-- {
+		r := c.Status.History[i]
+		row := historyRow{ID: r.ID, Revision: r.Revision, Images: strings.Join(r.Images, ", "), Started: age(now, r.StartTime.Time) + " ago",
+			Outcome: string(r.Outcome), Reason: string(r.Reason), Message: r.Message, HighestWeight: r.HighestWeight, FailedChecks: r.FailedChecks}
+		if row.Outcome == "" {
+			row.Outcome = "Running"
+		}
+		end := now
+		if r.EndTime != nil {
+			end = r.EndTime.Time
+		}
+		row.Duration = end.Sub(r.StartTime.Time).Round(time.Second).String()
+		var reqs []string
+		for _, q := range r.Requests {
+			by := ""
+			if q.By != "" {
+				by = " by " + q.By
+			}
+			reqs = append(reqs, string(q.Operation)+by)
+		}
+		row.Requests = strings.Join(reqs, ", ")
+		out = append(out, row)
+	}
+	return out
 }
 
 func (v *canaryView) writeWebhooks(h *hw) {
@@ -241,6 +317,7 @@ func (s *Server) canaryView(ctx context.Context, ns, name string) (*canaryView, 
 		v.EventsError = err.Error()
 	}
 	v.timeline(c, events, s.weights.points(c.Key()), now)
+	v.History = historyRows(c, now)
 	v.Webhooks = webhookRows(c, events, now)
 	for i, e := range events {
 		if i == maxEvents {
@@ -270,17 +347,24 @@ func eventsOf(name string) client.MatchingFields {
 	return client.MatchingFields{"involvedObject.kind": "Canary", "involvedObject.name": name}
 }
 
-// timeline lays out the plots over one time axis: from the oldest check,
-// weight or event shown, to now.
+// timeline lays out the plots of the latest release over one time axis,
+// from its start (or the oldest check, weight or event shown when no
+// release is recorded) to now.
 func (v *canaryView) timeline(c *flaggerv1.Canary, events []corev1.Event, observed []weightPoint, now time.Time) {
 	weights := weightTimeline(events, observed)
+	checks := c.Status.Checks
+	if r := c.Status.LatestRelease(); r != nil {
+		v.Release = fmt.Sprintf(" (release %d)", r.ID)
+		checks = c.Status.ReleaseChecks(r.ID)
+		weights = since(weights, r.StartTime.Time)
+	}
 	from := now
 	for _, w := range weights {
 		from = minTime(from, w.Time)
 	}
 	byMetric := map[string][]flaggerv1.CheckResult{}
 	var metrics []string
-	for _, ch := range c.Status.Checks {
+	for _, ch := range checks {
 		from = minTime(from, ch.Time.Time)
 		if _, ok := byMetric[ch.Metric]; !ok {
 			metrics = append(metrics, ch.Metric)
@@ -291,6 +375,25 @@ func (v *canaryView) timeline(c *flaggerv1.Canary, events []corev1.Event, observ
 	for _, m := range metrics {
 		v.CheckPlots = append(v.CheckPlots, checkPlot(m, byMetric[m], from, now))
 	}
+}
+
+// since keeps the weights from start on, beginning with the weight in
+// effect at start.
+func since(weights []weightPoint, start time.Time) []weightPoint {
+	var out []weightPoint
+	for i, w := range weights {
+		if w.Time.Before(start) {
+			continue
+		}
+		if len(out) == 0 && i > 0 && w.Time.After(start) {
+			out = append(out, weightPoint{Time: start, Weight: weights[i-1].Weight})
+		}
+		out = append(out, w)
+	}
+	if len(out) == 0 && len(weights) > 0 {
+		out = append(out, weightPoint{Time: start, Weight: weights[len(weights)-1].Weight})
+	}
+	return out
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -96,7 +96,13 @@ func testEvents() []client.Object {
 // access reviews.
 func newTestServer(t *testing.T, op *operator, allowed bool) (*Server, *httptest.Server) {
 	t.Helper()
-	objs := append(testEvents(), testCanary())
+	return newTestServerOf(t, op, allowed, testCanary())
+}
+
+// newTestServerOf serves the canary c and the test events.
+func newTestServerOf(t *testing.T, op *operator, allowed bool, canary *flaggerv1.Canary) (*Server, *httptest.Server) {
+	t.Helper()
+	objs := append(testEvents(), canary)
 	c := fake.NewClientBuilder().WithScheme(scheme()).WithObjects(objs...).
 		WithIndex(&corev1.Event{}, "involvedObject.kind", func(o client.Object) []string { return []string{o.(*corev1.Event).InvolvedObject.Kind} }).
 		WithIndex(&corev1.Event{}, "involvedObject.name", func(o client.Object) []string { return []string{o.(*corev1.Event).InvolvedObject.Name} }).
@@ -159,6 +165,49 @@ func TestCanaryPagePlotsEveryCheck(t *testing.T) {
 	}
 	if strings.Contains(page, `data-action="resume"`) || strings.Contains(page, `data-action="approve"`) {
 		t.Errorf("canary page offers resume on a running canary or approve that does not apply")
+	}
+}
+
+// The page plots the latest release's checks only and lists every release
+// of status.history, newest first, with how it ended and who asked what.
+func TestCanaryPageShowsTheReleaseHistory(t *testing.T) {
+	c := testCanary()
+	at := func(s int) metav1.Time { return metav1.NewTime(now.Add(time.Duration(s-60) * time.Second)) }
+	end := at(5)
+	c.Status.Reason, c.Status.Message = flaggerv1.ReasonAwaitingApproval, "waiting for approval"
+	c.Status.PendingGate = "approval"
+	c.Status.History = []flaggerv1.CanaryRelease{
+		{ID: 1, Revision: "rev1", Images: []string{"podinfo:6.0.1"}, StartTime: at(-300), EndTime: &end,
+			Outcome: flaggerv1.ReleaseFailed, Reason: flaggerv1.ReasonAborted, Message: "aborted on request", HighestWeight: 25, FailedChecks: 1,
+			Requests: []flaggerv1.RequestRecord{{Operation: "abort", By: "alice", Accepted: true, Time: end}}},
+		{ID: 2, Revision: "rev2", Images: []string{"podinfo:6.0.2"}, StartTime: at(8), HighestWeight: 50, FailedChecks: 1},
+	}
+	c.Status.Checks = append([]flaggerv1.CheckResult{{Metric: "old-metric", Time: at(-200), Value: ptr.To(1.0), Verdict: flaggerv1.VerdictPass, ReleaseID: 1}},
+		c.Status.Checks...)
+	for i := range c.Status.Checks[1:] {
+		c.Status.Checks[i+1].ReleaseID = 2
+	}
+	_, hs := newTestServerOf(t, &operator{}, true, c)
+	code, page := get(t, hs.URL+"/canaries/prod/podinfo")
+	if code != http.StatusOK {
+		t.Fatalf("GET canary page: %d\n%s", code, page)
+	}
+	if strings.Contains(page, `data-metric="old-metric"`) {
+		t.Error("the timeline plots a check of release 1 while release 2 runs")
+	}
+	rows := regexp.MustCompile(`(?s)<tr class="release ([A-Za-z]+)" data-id="(\d+)">(.*?)</tr>`).FindAllStringSubmatch(page, -1)
+	if len(rows) != 2 || rows[0][2] != "2" || rows[0][1] != "Running" || rows[1][2] != "1" || rows[1][1] != "Failed" {
+		t.Fatalf("history rows %q, want release 2 running, then release 1 failed", rows)
+	}
+	for _, want := range []string{"Aborted", "aborted on request", "abort by alice", "podinfo:6.0.1", "5m5s"} {
+		if !strings.Contains(rows[1][3], want) {
+			t.Errorf("release 1's row lacks %q: %s", want, rows[1][3])
+		}
+	}
+	for _, want := range []string{"Release timeline (release 2)", "AwaitingApproval: waiting for approval", "approval · holding"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("canary page lacks %q", want)
+		}
 	}
 }
 

@@ -166,7 +166,7 @@ func listError(ns string, err error) string {
 func row(c *flaggerv1.Canary, now time.Time) listRow {
 	r := listRow{Namespace: c.Namespace, Name: c.Name, URL: canaryURL(c.Namespace, c.Name), Phase: phaseName(c.Status.Phase),
 		Health: health(c), Paused: c.Status.Paused, Weight: c.Status.CanaryWeight, FailedChecks: c.Status.FailedChecks,
-		Target: c.Spec.TargetRef.Kind + "/" + c.Spec.TargetRef.Name, Gates: gates(c), Message: c.Status.Message}
+		Target: c.Spec.TargetRef.Kind + "/" + c.Spec.TargetRef.Name, Gates: gates(c), Message: reasonText(c.Status)}
 	if c.Spec.Analysis != nil {
 		r.Threshold = max(c.Spec.Analysis.Threshold, 1)
 	}
@@ -174,6 +174,17 @@ func row(c *flaggerv1.Canary, now time.Time) listRow {
 		r.Since = age(now, t.Time)
 	}
 	return r
+}
+
+// reasonText is "Reason: message", as kubectl canary list shows it.
+func reasonText(st flaggerv1.CanaryStatus) string {
+	switch {
+	case st.Reason == "":
+		return st.Message
+	case st.Message == "":
+		return string(st.Reason)
+	}
+	return string(st.Reason) + ": " + st.Message
 }
 
 func canaryURL(ns, name string) string {
@@ -191,8 +202,11 @@ func gates(c *flaggerv1.Canary) []gateView {
 	for _, h := range c.Spec.Analysis.Webhooks {
 		switch h.Type {
 		case flaggerv1.ConfirmRolloutHook, flaggerv1.ConfirmPromotionHook, flaggerv1.ConfirmTrafficIncreaseHook:
-			holding := (h.Type == flaggerv1.ConfirmRolloutHook && c.Status.Phase == flaggerv1.CanaryPhaseWaiting) ||
-				(h.Type == flaggerv1.ConfirmPromotionHook && c.Status.Phase == flaggerv1.CanaryPhaseWaitingPromotion)
+			// status.pendingGate names the gate that holds the release; a
+			// status without it (written by Flagger) is read from the phase
+			holding := c.Status.PendingGate == h.Name ||
+				(c.Status.PendingGate == "" && ((h.Type == flaggerv1.ConfirmRolloutHook && c.Status.Phase == flaggerv1.CanaryPhaseWaiting) ||
+					(h.Type == flaggerv1.ConfirmPromotionHook && c.Status.Phase == flaggerv1.CanaryPhaseWaitingPromotion)))
 			out = append(out, gateView{Name: h.Name, Type: string(h.Type), Holding: holding})
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -104,6 +106,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		{"starting podinfo (primary and canary), Prometheus, the loadtester and the controller", s.startProcesses},
 		{"applying the podinfo Deployment (3.1.0) and seed 003's Canary", s.apply},
 		{"waiting for the Canary to initialise", s.initialise},
+		{"waiting for Prometheus to have a rate of the canary's requests (two scrapes)", s.waitForRates},
 		{"releasing podinfo 3.1.1", s.promote},
 		{"releasing podinfo 3.1.2 and injecting HTTP 500s and 1 s delays", s.rollback},
 	}
@@ -184,7 +187,7 @@ func (s *scenario) startProcesses(ctx context.Context) error {
 	// Flagger's bundled Prometheus relabels pods.
 	s.prom, err = stack.StartPrometheus(ctx, s.cfg.Root, s.cfg.Dir, time.Second,
 		stack.ScrapeTarget{Address: hostPort(s.primary.URL), Labels: map[string]string{"kubernetes_namespace": namespace, "kubernetes_pod_name": "podinfo-primary-5d8f7b-x2x1q"}},
-		stack.ScrapeTarget{Address: hostPort(s.canary.URL), Labels: map[string]string{"kubernetes_namespace": namespace, "kubernetes_pod_name": "podinfo-7d9c5f-q8k2m"}})
+		stack.ScrapeTarget{Address: hostPort(s.canary.URL), Labels: map[string]string{"kubernetes_namespace": namespace, "kubernetes_pod_name": canaryPod}})
 	if err != nil {
 		return err
 	}
@@ -194,6 +197,40 @@ func (s *scenario) startProcesses(ctx context.Context) error {
 		return err
 	}
 	return s.startController(ctx)
+}
+
+// canaryPod is the pod name the canary podinfo process poses as.
+const canaryPod = "podinfo-7d9c5f-q8k2m"
+
+// waitForRates waits until Prometheus can compute a rate of the canary's
+// requests, which takes two scrapes. A cluster's Prometheus has that
+// history long before a release; a Prometheus started seconds ago does
+// not, and the first check of the release would find no values.
+func (s *scenario) waitForRates(ctx context.Context) error {
+	query := fmt.Sprintf(`rate(http_request_duration_seconds_count{kubernetes_namespace=%q,kubernetes_pod_name=%q}[1m])`, namespace, canaryPod)
+	u := s.prom.URL + "/api/v1/query?query=" + url.QueryEscape(query)
+	hc := &http.Client{Timeout: 5 * time.Second}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return stack.Poll(wctx, 500*time.Millisecond, func() error {
+		resp, err := hc.Get(u)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Data struct {
+				Result []json.RawMessage `json:"result"`
+			} `json:"data"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			return fmt.Errorf("prometheus answered %s: %w", resp.Status, err)
+		}
+		if len(body.Data.Result) == 0 {
+			return fmt.Errorf("%s returns no series yet", query)
+		}
+		return nil
+	})
 }
 
 func hostPort(url string) string { return strings.TrimPrefix(url, "http://") }

@@ -197,15 +197,35 @@ func TestDashboardLiveReleaseAndAbort(t *testing.T) {
 	if c := getCanary(t, ns, "podinfo"); c.Status.Phase != flaggerv1.CanaryPhaseWaitingPromotion || c.Annotations[flaggerv1.RequestAnnotation] != "" {
 		t.Fatalf("after Cancel: phase %s, request %q; want nothing done", c.Status.Phase, c.Annotations[flaggerv1.RequestAnnotation])
 	}
-	run(t, ctx, 30*time.Second, "asking to abort", chromedp.Click(chromedp.CSS(`button[data-action="abort"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)))
+	// a Cancel and another Abort in one go, before the browser delivered
+	// the dialog's close event: the question is asked again and nothing is
+	// run until it is answered
+	run(t, ctx, 30*time.Second, "opening the question again", chromedp.Click(chromedp.CSS(`button[data-action="abort"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-cancel`)))
+	if open := value(t, ctx, 10*time.Second, "cancelling and asking again at once", chromedp.Evaluate[bool](
+		`document.getElementById("confirm").addEventListener("close", () => { window.cancelClosed = true }, { once: true });
+		document.getElementById("confirm-cancel").click(); document.querySelector('button[data-action="abort"]').click();
+		document.getElementById("confirm").open`)); !open {
+		t.Fatal("after Cancel and Abort at once, the question is not shown")
+	}
+	waitFor(t, ctx, 10*time.Second, `window.cancelClosed === true`)
+	if c := getCanary(t, ns, "podinfo"); c.Annotations[flaggerv1.RequestAnnotation] != "" {
+		t.Fatalf("before the answer: request %q; want nothing done", c.Annotations[flaggerv1.RequestAnnotation])
+	}
+	run(t, ctx, 30*time.Second, "asking to abort", chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)))
 	text := value(t, ctx, 10*time.Second, "reading the question", chromedp.Text(chromedp.CSS(`#confirm-text`)))
 	run(t, ctx, 30*time.Second, "confirming abort", chromedp.Click(chromedp.CSS(`#confirm-ok`)))
 	if want := "Abort the release of podinfo." + ns; !strings.HasPrefix(text, want) {
 		t.Errorf("confirmation %q, want it to start with %q", text, want)
 	}
-	waitFor(t, ctx, 60*time.Second, `document.getElementById("action-result").dataset.kind === "ok"`)
+	// the button waits for the controller's answer, at most 30s
+	waitFor(t, ctx, 60*time.Second, `["ok", "bad"].includes(document.getElementById("action-result").dataset.kind)`)
 	text = value(t, ctx, 10*time.Second, "reading the result", chromedp.Text(chromedp.CSS(`#action-result`)))
+	if kind := value(t, ctx, 10*time.Second, "reading the result's kind", chromedp.Evaluate[string](`document.getElementById("action-result").dataset.kind`)); kind != "ok" {
+		c := getCanary(t, ns, "podinfo")
+		t.Fatalf("abort answered %q: %s\ncanary: phase %s, message %q, annotations %v, status.lastRequest %+v",
+			kind, text, c.Status.Phase, c.Status.Message, c.Annotations, c.Status.LastRequest)
+	}
 	if want := fmt.Sprintf("canary podinfo.%s: abort accepted: Canary podinfo.%s aborted", ns, ns); text != want {
 		t.Errorf("result %q, want %q (what the CLI prints)", text, want)
 	}

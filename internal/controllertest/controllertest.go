@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,9 +46,12 @@ type Config struct {
 // default, 1s as the shortest analysis interval, routes accepted after 2s.
 func Start(t testing.TB, env *testenv.Env, cfg Config) {
 	t.Helper()
-	logs := cfg.Logs
-	if logs == nil {
-		logs = io.Discard
+	// the log is kept, and shown when the test fails: what the controller
+	// did is what a failing integration test needs to say
+	kept := &testenv.LogBuffer{}
+	logs := io.Writer(kept)
+	if cfg.Logs != nil {
+		logs = io.MultiWriter(kept, cfg.Logs)
 	}
 	nsCfg := map[string]cache.Config{}
 	for _, ns := range cfg.Namespaces {
@@ -97,5 +101,17 @@ func Start(t testing.TB, env *testenv.Env, cfg Config) {
 		if err := <-done; err != nil {
 			t.Errorf("manager: %v", err)
 		}
+		if t.Failed() {
+			t.Logf("controller log (last %d lines):\n%s", keptLines, tail(kept.String(), keptLines))
+		}
 	})
+}
+
+// keptLines is how much of the controller's log a failed test shows.
+const keptLines = 200
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.SplitAfter(s, "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], "")
 }

@@ -31,10 +31,14 @@
     dialog.showModal();
   });
 
-  dialog.addEventListener("close", () => {
+  // The answer is read from the form's submit event, which fires while the
+  // click that gave it is handled. The dialog's "close" event is only
+  // queued: after a quick Cancel it can arrive once the dialog is open again
+  // for the next operation, and must not decide anything.
+  dialog.querySelector("form").addEventListener("submit", (e) => {
     const op = pending;
     pending = null;
-    if (!op || dialog.returnValue !== "ok") return;
+    if (!op || !e.submitter || e.submitter.value !== "ok") return;
     show("running", op.action + "…");
     fetch(op.url, { method: "POST", headers: { "X-Warbler-Token": token }, credentials: "same-origin" })
       .then((r) => r.json())

@@ -25,7 +25,8 @@ func build(t *testing.T) string {
 }
 
 // `kubectl canary version` prints what -ldflags stamped into the binary
-// and the Go version it was built with.
+// and the Go version it was built with; a cluster it cannot reach does not
+// make it fail.
 func TestBinaryVersion(t *testing.T) {
 	bin := build(t)
 	root, err := testenv.RepoRoot()
@@ -36,15 +37,23 @@ func TestBinaryVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(bin, "version").Output()
+	out, err := exec.Command(bin, "version", "--client").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := fmt.Sprintf("version: %s\ncommit: %s\ngo: %s %s/%s\n", stamp.Version, stamp.Commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	if string(out) != want {
-		t.Errorf("kubectl canary version printed\n%s\nwant\n%s", out, want)
+		t.Errorf("kubectl canary version --client printed\n%s\nwant\n%s", out, want)
 	}
-	out, err = exec.Command(bin, "version", "-o", "json").Output()
+	// no cluster: the plugin's version, and a note saying why the
+	// controllers' is missing
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, "version", "--kubeconfig", closedKubeconfig(t))
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil || stdout.String() != want || !strings.Contains(stderr.String(), "kubectl-canary: no controller version: cannot reach the Kubernetes API") {
+		t.Errorf("kubectl canary version without a cluster: %v\nstdout:\n%s\nstderr:\n%s\nwant exit 0, stdout\n%s", err, &stdout, &stderr, want)
+	}
+	out, err = exec.Command(bin, "version", "--client", "-o", "json").Output()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ var healthColors = map[Health]string{Healthy: "32", Bad: "31", Progressing: "33"
 
 var kindIcons = map[string]string{"Canary": "◆", "Deployment": "▣", "DaemonSet": "▣", "ReplicaSet": "⧉", "Pod": "□",
 	"Checks": "Σ", "Check": "∿", "HTTPRoute": "⑃", "EndpointSlice": "⑃", "TrafficSplit": "⑃", "VirtualService": "⑃",
-	"Ingress": "⑃", "Mapping": "⑃", "Service": "⑃"}
+	"Ingress": "⑃", "Mapping": "⑃", "Service": "⑃", "Revision": "⧉"}
 
 // status prints a health with its icon, coloured when allowed.
 func (s style) status(h Health, text string) cell {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/warbler-dev/warbler/alerts"
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
+	"github.com/warbler-dev/warbler/providers/routers"
 )
 
 // workload is a Deployment or DaemonSet, reduced to what the tree shows.
@@ -35,7 +36,14 @@ type workload struct {
 // pods, and fills the images and replicas of the summary.
 func (a *App) workloads(ctx context.Context, cl *cluster, c *flaggerv1.Canary, s *Summary) ([]Node, error) {
 	kind := c.Spec.TargetRef.Kind
-	if kind != "Deployment" && kind != "DaemonSet" {
+	switch kind {
+	case "Deployment", "DaemonSet":
+	case "Service":
+		if c.Spec.TargetRef.APIVersion == routers.KnativeServiceGVK.GroupVersion().String() {
+			return a.revisionNodes(ctx, cl, c, s)
+		}
+		return a.serviceNodes(ctx, cl, c)
+	default:
 		return nil, nil
 	}
 	var out []Node

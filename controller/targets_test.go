@@ -1,7 +1,9 @@
 package controller_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -18,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
+	"github.com/warbler-dev/warbler/canarycli"
 	"github.com/warbler-dev/warbler/internal/testenv"
 )
 
@@ -111,6 +114,11 @@ func TestServiceTargetRelease(t *testing.T) {
 	if got := selectorOf(t, ns, "podinfo-primary"); got != "podinfo-v2" {
 		t.Errorf("primary service selects %s after the rollback, want podinfo-v2 still", got)
 	}
+	// kubectl canary get shows both sides' Services and where they send
+	checkTargetTree(t, ns, []string{
+		"Service podinfo-primary Found: stable selector app=podinfo-v2",
+		"Service podinfo Found: canary selector app=podinfo-v3",
+	}, nil, nil)
 
 	if err := env.Client.Delete(context.Background(), getCanary(t, ns, "podinfo")); err != nil {
 		t.Fatal(err)
@@ -278,6 +286,11 @@ func TestKnativeRelease(t *testing.T) {
 	if split, primary := k.traffic(); split != [2]int{100, 0} || primary != "podinfo-00002" {
 		t.Errorf("after the rollback the Knative Service routes %v with primary revision %q, want 100/0 on podinfo-00002", split, primary)
 	}
+	// kubectl canary get shows the primary and the latest revision
+	checkTargetTree(t, ns, []string{
+		"Revision podinfo-00002 Ready: stable ghcr.io/stefanprodan/podinfo:6.0.2",
+		"Revision podinfo-00003 Ready: canary ghcr.io/stefanprodan/podinfo:6.0.3",
+	}, []string{"ghcr.io/stefanprodan/podinfo:6.0.2"}, []string{"ghcr.io/stefanprodan/podinfo:6.0.3"})
 	// both releases are in the history, with the Knative Service's image
 	if h := getCanary(t, ns, "podinfo").Status.History; len(h) != 2 || h[0].Outcome != flaggerv1.ReleaseSucceeded ||
 		h[1].Outcome != flaggerv1.ReleaseFailed || !slices.Equal(h[1].Images, []string{"ghcr.io/stefanprodan/podinfo:6.0.1"}) {
@@ -294,5 +307,29 @@ func TestKnativeRelease(t *testing.T) {
 	}
 	if _, ok := u.GetAnnotations()["flagger.app/primary-revision"]; ok {
 		t.Errorf("primary-revision annotation left after the deletion: %v", u.GetAnnotations())
+	}
+}
+
+// checkTargetTree runs kubectl canary get -o json on the canary podinfo and
+// compares the target's nodes, first under it ("<kind> <name> <status>: <info>")
+// and the images it read for the two sides.
+func checkTargetTree(t *testing.T, ns string, nodes, stable, canaryImages []string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	app := &canarycli.App{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return map[string]string{"KUBECONFIG": env.Kubeconfig}[k] }}
+	if code := app.Run(context.Background(), []string{"get", "podinfo", "-n", ns, "-o", "json"}); code != 0 {
+		t.Fatalf("kubectl canary get: exit %d: %s", code, &errOut)
+	}
+	var s canarycli.Summary
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+		t.Fatal(err)
+	}
+	// the target's nodes come first, before the route and the checks
+	var got []string
+	for _, n := range s.Tree.Children[:min(len(nodes), len(s.Tree.Children))] {
+		got = append(got, fmt.Sprintf("%s %s %s: %s", n.Kind, n.Name, n.Status, n.Info))
+	}
+	if !slices.Equal(got, nodes) || !slices.Equal(s.StableImages, stable) || !slices.Equal(s.CanaryImages, canaryImages) {
+		t.Errorf("kubectl canary get: target nodes %q, images %v / %v; want %q, %v / %v", got, s.StableImages, s.CanaryImages, nodes, stable, canaryImages)
 	}
 }

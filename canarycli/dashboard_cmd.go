@@ -18,6 +18,7 @@ import (
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/canarycli/dashboard"
+	"github.com/warbler-dev/warbler/internal/httpserve"
 )
 
 // dashboardWait is how long a button waits for the controller to handle
@@ -76,18 +77,9 @@ func (a *App) dashboard(ctx context.Context, address string, port int) error {
 		fmt.Fprintf(a.Stderr, "kubectl-canary: warning: --address %s is not loopback: whoever reaches it reads your canaries with your credentials\n", address)
 	}
 	fmt.Fprintf(a.Stdout, "Serving the Warbler dashboard on http://%s/ with the credentials of your kubeconfig; Ctrl-C stops it.\n", hosts[0])
-	done := make(chan error, 1)
-	go func() { done <- hs.Serve(ln) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = hs.Shutdown(sctx) // live pages hold their streams; Close ends them
-	_ = hs.Close()
-	return nil
+	// live pages hold their streams until they are closed
+	_, err = httpserve.Run(ctx, hs, ln, 5*time.Second)
+	return err
 }
 
 // dashboardHosts are the Host headers the dashboard answers: the address

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/warbler-dev/warbler/internal/httpserve"
 	"github.com/warbler-dev/warbler/internal/version"
 	"github.com/warbler-dev/warbler/loadtester/gates"
 )
@@ -147,24 +148,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	v := version.Get()
 	s.opts.Logger.Info(fmt.Sprintf("Starting load tester %s API on port %d", v.Version, port),
 		"commit", v.Commit, "goVersion", v.Go, "platform", v.Platform)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		s.cancelTasks()
-		return fmt.Errorf("loadtester: %w", err)
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownGrace)
-	defer cancel()
-	err := srv.Shutdown(shutdown)
+	forced, err := httpserve.Run(ctx, srv, ln, s.opts.ShutdownGrace)
 	s.cancelTasks()
-	if err != nil {
-		_ = srv.Close()
+	switch {
+	case err != nil:
+		return fmt.Errorf("loadtester: %w", err)
+	case forced:
 		s.opts.Logger.Warn("HTTP server stopped after the grace period; running tasks were cancelled", "grace", s.opts.ShutdownGrace)
-		return nil
+	default:
+		s.opts.Logger.Info("HTTP server stopped")
 	}
-	s.opts.Logger.Info("HTTP server stopped")
 	return nil
 }
 

@@ -36,6 +36,7 @@ import (
 	"github.com/warbler-dev/warbler/analysis"
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
 	"github.com/warbler-dev/warbler/controller"
+	"github.com/warbler-dev/warbler/internal/httpserve"
 	"github.com/warbler-dev/warbler/internal/logging"
 	"github.com/warbler-dev/warbler/internal/version"
 	"github.com/warbler-dev/warbler/providers/routers"
@@ -227,7 +228,10 @@ func run(ctx context.Context, f *flags, log *slog.Logger) error {
 		return fmt.Errorf("-port %d: %w", f.port, err)
 	}
 	srvDone := make(chan error, 1)
-	go func() { srvDone <- serve(ctx, srv, ln) }()
+	go func() {
+		_, err := httpserve.Run(ctx, srv, ln, 5*time.Second)
+		srvDone <- err
+	}()
 	if err := waitForAPI(ctx, cfg, scheme, f.namespace, log); err != nil {
 		return err
 	}
@@ -346,18 +350,4 @@ func httpHandler() http.Handler {
 	mux.HandleFunc("/healthz", ok)
 	mux.HandleFunc("/readyz", ok)
 	return mux
-}
-
-// serve answers HTTP on ln until ctx ends.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	}
 }

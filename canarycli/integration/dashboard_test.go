@@ -114,6 +114,15 @@ func waitFor(t *testing.T, ctx context.Context, timeout time.Duration, expr stri
 	value(t, ctx, timeout, "waiting for "+expr, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(200*time.Millisecond), chromedp.WithPollingTimeout(0)))
 }
 
+// click clicks the element sel as soon as it exists, looked up and
+// clicked in one evaluation of the page's JavaScript: the live updates
+// replace the content of <main> whenever the canary changes, so a node
+// looked up first and clicked in a later step can be gone by then.
+func click(t *testing.T, ctx context.Context, timeout time.Duration, sel string) {
+	t.Helper()
+	waitFor(t, ctx, timeout, fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.click(); return true })()`, sel))
+}
+
 // rising answers every check with a new value (in quarters, which two
 // decimals print exactly), so that the plot has distinct values to show.
 type rising struct {
@@ -159,8 +168,9 @@ func TestDashboardLiveReleaseAndAbort(t *testing.T) {
 	}
 
 	// the release's page plots exactly the checks the status recorded
-	run(t, ctx, 60*time.Second, "opening the canary", chromedp.Click(chromedp.CSS(`tr.canary[data-name="podinfo"] a`)),
-		chromedp.WaitVisible(chromedp.CSS(`#timeline`)))
+	link := value(t, ctx, 10*time.Second, "reading the canary's link", chromedp.Evaluate[string](`document.querySelector('tr.canary[data-name="podinfo"] a').href`))
+	run(t, ctx, 60*time.Second, "opening the canary", chromedp.Navigate(link))
+	waitFor(t, ctx, 30*time.Second, `document.getElementById("timeline") !== null`)
 	testenv.Eventually(t, 60*time.Second, func() error {
 		plotted, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("circle.check")).map(c => c.dataset.metric + "=" + c.dataset.value + " " + c.dataset.verdict)`))
 		if err != nil {
@@ -191,7 +201,8 @@ func TestDashboardLiveReleaseAndAbort(t *testing.T) {
 	}
 
 	// Abort asks first; Cancel does nothing, Confirm rolls back
-	run(t, ctx, 30*time.Second, "cancelling abort", chromedp.Click(chromedp.CSS(`button[data-action="abort"]`)),
+	click(t, ctx, 30*time.Second, `button[data-action="abort"]`)
+	run(t, ctx, 30*time.Second, "cancelling abort",
 		chromedp.WaitVisible(chromedp.CSS(`#confirm-cancel`)), chromedp.Click(chromedp.CSS(`#confirm-cancel`)),
 		chromedp.WaitNotVisible(chromedp.CSS(`#confirm`)))
 	if c := getCanary(t, ns, "podinfo"); c.Status.Phase != flaggerv1.CanaryPhaseWaitingPromotion || c.Annotations[flaggerv1.RequestAnnotation] != "" {
@@ -200,8 +211,8 @@ func TestDashboardLiveReleaseAndAbort(t *testing.T) {
 	// a Cancel and another Abort in one go, before the browser delivered
 	// the dialog's close event: the question is asked again and nothing is
 	// run until it is answered
-	run(t, ctx, 30*time.Second, "opening the question again", chromedp.Click(chromedp.CSS(`button[data-action="abort"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#confirm-cancel`)))
+	click(t, ctx, 30*time.Second, `button[data-action="abort"]`)
+	run(t, ctx, 30*time.Second, "opening the question again", chromedp.WaitVisible(chromedp.CSS(`#confirm-cancel`)))
 	if open := value(t, ctx, 10*time.Second, "cancelling and asking again at once", chromedp.Evaluate[bool](
 		`document.getElementById("confirm").addEventListener("close", () => { window.cancelClosed = true }, { once: true });
 		document.getElementById("confirm-cancel").click(); document.querySelector('button[data-action="abort"]').click();
@@ -260,16 +271,16 @@ func TestDashboardReadOnlyUser(t *testing.T) {
 	// to the kubeconfig's namespace
 	run(t, ctx, 60*time.Second, "opening the viewer's list", chromedp.Navigate(viewer+"/"))
 	waitFor(t, ctx, 30*time.Second, `document.querySelector('tr.canary[data-name="podinfo"]') !== null`)
-	run(t, ctx, 60*time.Second, "opening the viewer's canary page", chromedp.Navigate(viewer+"/canaries/"+ns+"/podinfo"),
-		chromedp.WaitVisible(chromedp.CSS(`#actions`)))
+	run(t, ctx, 60*time.Second, "opening the viewer's canary page", chromedp.Navigate(viewer+"/canaries/"+ns+"/podinfo"))
+	waitFor(t, ctx, 30*time.Second, `document.getElementById("actions") !== null`)
 	buttons := value(t, ctx, 10*time.Second, "counting the buttons", chromedp.Evaluate[int](`document.querySelectorAll("button[data-action]").length`))
-	note := value(t, ctx, 10*time.Second, "reading the actions", chromedp.Text(chromedp.CSS(`#actions`)))
+	note := value(t, ctx, 10*time.Second, "reading the actions", chromedp.Evaluate[string](`document.getElementById("actions").textContent`))
 	if buttons != 0 || !strings.Contains(note, "Read-only") {
 		t.Errorf("the viewer sees %d buttons, note %q; want none and the read-only note", buttons, note)
 	}
 	// with the admin's credentials the same page has every button
-	run(t, ctx, 60*time.Second, "opening the admin's canary page", chromedp.Navigate(admin+"/canaries/"+ns+"/podinfo"),
-		chromedp.WaitVisible(chromedp.CSS(`#actions`)))
+	run(t, ctx, 60*time.Second, "opening the admin's canary page", chromedp.Navigate(admin+"/canaries/"+ns+"/podinfo"))
+	waitFor(t, ctx, 30*time.Second, `document.querySelector("button[data-action]") !== null`)
 	actions := value(t, ctx, 10*time.Second, "reading the admin's buttons", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("button[data-action]")).map(b => b.dataset.action)`))
 	if want := []string{"promote", "approve", "pause", "abort", "reject"}; !slices.Equal(actions, want) {
 		t.Errorf("the admin's buttons %v, want %v", actions, want)

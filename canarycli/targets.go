@@ -3,13 +3,12 @@ package canarycli
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1 "github.com/warbler-dev/warbler/api/v1beta1"
@@ -50,19 +49,8 @@ func serviceShape(svc *corev1.Service) string {
 	if len(svc.Spec.Selector) == 0 {
 		return "no selector"
 	}
-	keys := make([]string, 0, len(svc.Spec.Selector))
-	for k := range svc.Spec.Selector {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	pairs := make([]string, 0, len(keys))
-	for _, k := range keys {
-		pairs = append(pairs, k+"="+svc.Spec.Selector[k])
-	}
-	return "selector " + strings.Join(pairs, ",")
+	return "selector " + labels.Set(svc.Spec.Selector).String()
 }
-
-var knativeRevisionGVK = schema.GroupVersionKind{Group: "serving.knative.dev", Version: "v1", Kind: "Revision"}
 
 // revisionNodes shows the primary and the latest revision of a Knative
 // Service with their Ready condition, and fills the summary's images.
@@ -105,7 +93,7 @@ func (a *App) revisionNodes(ctx context.Context, cl *cluster, c *flaggerv1.Canar
 // revisionNode is a Knative Revision with its Ready condition and images.
 func revisionNode(ctx context.Context, cl *cluster, ns, name, role string) (Node, []string, error) {
 	rev := &unstructured.Unstructured{}
-	rev.SetGroupVersionKind(knativeRevisionGVK)
+	rev.SetGroupVersionKind(routers.KnativeRevisionGVK)
 	err := cl.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, rev)
 	if apierrors.IsNotFound(err) {
 		return Node{Kind: "Revision", Name: name, Status: "Missing", Health: Warning, Info: role}, nil, nil
@@ -113,23 +101,10 @@ func revisionNode(ctx context.Context, cl *cluster, ns, name, role string) (Node
 	if err != nil {
 		return Node{}, nil, explainAPIError(fmt.Errorf("reading knative revision %s.%s: %w", name, ns, err), cl.config.Host)
 	}
-	var images []string
-	containers, _, _ := unstructured.NestedSlice(rev.Object, "spec", "containers")
-	for _, ct := range containers {
-		if m, ok := ct.(map[string]any); ok {
-			if img, ok := m["image"].(string); ok {
-				images = append(images, img)
-			}
-		}
-	}
+	images := routers.KnativeImages(rev, "spec", "containers")
 	n := Node{Kind: "Revision", Name: name, Status: "Unknown", Health: Progressing, Info: strings.TrimSpace(role + " " + strings.Join(images, ",")),
 		Created: rev.GetCreationTimestamp().Time}
-	conditions, _, _ := unstructured.NestedSlice(rev.Object, "status", "conditions")
-	for _, cond := range conditions {
-		m, ok := cond.(map[string]any)
-		if !ok || m["type"] != "Ready" {
-			continue
-		}
+	if m := routers.KnativeCondition(rev, "Ready"); m != nil {
 		switch m["status"] {
 		case "True":
 			n.Status, n.Health = "Ready", Healthy

@@ -6,7 +6,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/warbler-dev/warbler/analysis"
@@ -29,8 +28,6 @@ type knativeTarget struct {
 	ready   [2]analysis.Readiness // primary, canary
 }
 
-var knativeRevisionGVK = schema.GroupVersionKind{Group: "serving.knative.dev", Version: "v1", Kind: "Revision"}
-
 func (k *knativeTarget) generation() int64 { return k.gen }
 
 func (k *knativeTarget) images() []string { return k.image }
@@ -46,15 +43,7 @@ func (k *knativeTarget) find(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("reading knative service %s.%s: %w", c.Spec.TargetRef.Name, c.Namespace, err)
 	}
 	k.gen = svc.GetGeneration()
-	k.image = nil
-	containers, _, _ := unstructured.NestedSlice(svc.Object, "spec", "template", "spec", "containers")
-	for _, ct := range containers {
-		if m, ok := ct.(map[string]any); ok {
-			if img, ok := m["image"].(string); ok {
-				k.image = append(k.image, img)
-			}
-		}
-	}
+	k.image = routers.KnativeImages(svc, "spec", "template", "spec", "containers")
 	k.latest, _, _ = unstructured.NestedString(svc.Object, "status", "latestCreatedRevisionName")
 	if k.latest == "" {
 		return "", fmt.Errorf("knative service %s.%s has no revision yet (status.latestCreatedRevisionName is empty)", svc.GetName(), c.Namespace)
@@ -79,19 +68,14 @@ func (k *knativeTarget) find(ctx context.Context) (string, error) {
 func (k *knativeTarget) revisionReady(ctx context.Context, name string) (analysis.Readiness, error) {
 	ns := k.t.c.Namespace
 	rev := &unstructured.Unstructured{}
-	rev.SetGroupVersionKind(knativeRevisionGVK)
+	rev.SetGroupVersionKind(routers.KnativeRevisionGVK)
 	if err := k.t.r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, rev); err != nil {
 		if apierrors.IsNotFound(err) {
 			return analysis.Readiness{Message: fmt.Sprintf("Knative Revision %s.%s is not ready: it does not exist", name, ns)}, nil
 		}
 		return analysis.Readiness{}, fmt.Errorf("reading knative revision %s.%s: %w", name, ns, err)
 	}
-	conditions, _, _ := unstructured.NestedSlice(rev.Object, "status", "conditions")
-	for _, cond := range conditions {
-		m, _ := cond.(map[string]any)
-		if m["type"] != "Ready" {
-			continue
-		}
+	if m := routers.KnativeCondition(rev, "Ready"); m != nil {
 		switch m["status"] {
 		case "True":
 			return analysis.Readiness{Ready: true}, nil

@@ -31,6 +31,37 @@ const knativeOriginalTraffic = "warbler.dev/original-traffic"
 // KnativeServiceGVK is the Knative Service a knative canary targets.
 var KnativeServiceGVK = schema.GroupVersionKind{Group: "serving.knative.dev", Version: "v1", Kind: "Service"}
 
+// KnativeRevisionGVK is a revision of a Knative Service.
+var KnativeRevisionGVK = schema.GroupVersionKind{Group: "serving.knative.dev", Version: "v1", Kind: "Revision"}
+
+// KnativeImages are the images of the containers listed at fields of a
+// Knative object: spec.template.spec.containers of a Service,
+// spec.containers of a Revision.
+func KnativeImages(u *unstructured.Unstructured, fields ...string) []string {
+	var images []string
+	containers, _, _ := unstructured.NestedSlice(u.Object, fields...)
+	for _, ct := range containers {
+		if m, ok := ct.(map[string]any); ok {
+			if img, ok := m["image"].(string); ok {
+				images = append(images, img)
+			}
+		}
+	}
+	return images
+}
+
+// KnativeCondition is the status condition of type typ of a Knative
+// object, as the object holds it, or nil.
+func KnativeCondition(u *unstructured.Unstructured, typ string) map[string]any {
+	conditions, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, cond := range conditions {
+		if m, ok := cond.(map[string]any); ok && m["type"] == typ {
+			return m
+		}
+	}
+	return nil
+}
+
 // KnativeRouter splits the traffic of the target Knative Service itself
 // between two revisions, as Flagger does: spec.traffic holds the latest
 // revision (latestRevision: true, the canary) and the revision named by
